@@ -1,0 +1,144 @@
+"""The ``cds`` command line: serve, and validate / compile / export the rule pack."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cds.rules.model import Rule
+from cds.rules.pack import check_pack, dump_rulesets
+from cds.settings import DEFAULT_RULES_DIR
+
+EXAMPLES = """examples:
+  cds serve --host 127.0.0.1 --port 8080
+  cds rules validate rules/
+  cds rules compile rules/ --dump
+  cds rules schema --out rules/schema
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="cds",
+        description="Neurosteroid CDS: a CDS Hooks service and its rule pack tools.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the CDS Hooks service",
+        epilog="example:\n  CDS_AUTH=off cds serve --port 8080",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+
+    rules = commands.add_parser("rules", help="validate, compile and export the rule pack")
+    rule_commands = rules.add_subparsers(dest="rules_command", required=True)
+    validate = rule_commands.add_parser(
+        "validate",
+        help="report every problem in a rule pack as path:line:col",
+        epilog="example:\n  cds rules validate rules/   # exit status 1 when anything is wrong",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    validate.add_argument("directory", nargs="?", type=Path, default=DEFAULT_RULES_DIR)
+    compile_ = rule_commands.add_parser(
+        "compile",
+        help="compile the pack; --dump prints the durable-rules rulesets",
+        epilog="example:\n  cds rules compile rules/ --dump > rulesets.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compile_.add_argument("directory", nargs="?", type=Path, default=DEFAULT_RULES_DIR)
+    compile_.add_argument("--dump", action="store_true", help="print the compiled rulesets")
+    compile_.add_argument("--drafts", action="store_true", help="include draft rules")
+    schema = rule_commands.add_parser(
+        "schema",
+        help="write the JSON Schema of rule files (for editor autocompletion)",
+        epilog="example:\n  cds rules schema --out rules/schema",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    schema.add_argument("--out", type=Path, default=DEFAULT_RULES_DIR / "schema")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args.host, args.port)
+    if args.rules_command == "validate":
+        return _validate(args.directory)
+    if args.rules_command == "compile":
+        return _compile(args.directory, dump=args.dump, drafts=args.drafts)
+    return _schema(args.out)
+
+
+def _validate(directory: Path) -> int:
+    pack, problems = check_pack(directory, include_drafts=True)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if pack is None:
+        print(f"{len(problems)} problem(s) found in {directory}", file=sys.stderr)
+        return 1
+    live = len(pack.rules)
+    print(
+        f"{directory}: {live} rules, {len(pack.terminology.valuesets)} value sets, "
+        f"pack {pack.pack_hash}: OK"
+    )
+    return 0
+
+
+def _compile(directory: Path, *, dump: bool, drafts: bool) -> int:
+    pack, problems = check_pack(directory, include_drafts=drafts)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if pack is None:
+        return 1
+    if dump:
+        print(dump_rulesets(pack))
+    else:
+        sizes = {hook: len(rs) - 1 for hook, rs in pack.rulesets.items()}
+        print(
+            f"compiled pack {pack.pack_hash}: "
+            + ", ".join(f"{h}: {n} rules" for h, n in sizes.items())
+        )
+    return 0
+
+
+def _schema(out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "rule.schema.json"
+    schema = Rule.model_json_schema(by_alias=True)
+    schema["$id"] = "https://neurosteroid-cds.invalid/schema/rule.schema.json"
+    target.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
+def _serve(host: str, port: int) -> int:
+    import uvicorn
+
+    from cds.app import create_app
+    from cds.errors import RulePackError
+    from cds.settings import get_settings
+
+    settings = get_settings()
+    try:
+        app = create_app(settings)
+    except RulePackError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("refusing to start: the rule pack is invalid", file=sys.stderr)
+        return 1
+    if settings.auth == "off":
+        print(
+            "WARNING: CDS_AUTH=off — requests are not authenticated. For local trials only.",
+            file=sys.stderr,
+        )
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

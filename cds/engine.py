@@ -1,0 +1,285 @@
+"""The one module that owns durable-rules.
+
+durable-rules 2.0.28 is unmaintained C code with global state; every hazard below was measured
+(see ``docs/durable-rules.md``) and is handled here, and only here:
+
+- No ``durable.engine.Host``: its timer threads segfault under concurrent requests. We create
+  rulesets with the C API and run actions ourselves, synchronously, in the calling thread.
+- The C engine mutates and keeps what it is given: definitions are serialised to JSON here.
+- ``delete_state`` on a session in which no action ever ran frees uninitialised memory: a
+  sentinel fact and rule make one action run in every request.
+- A batch containing a fact no rule matches makes the Python wrapper defer the actions to a
+  background thread: we call the C ``assert_facts`` and then drive the actions ourselves.
+- Strings compare as strings (``"10" < 3.5``): every number is a float before it is asserted.
+- Identical facts are de-duplicated: every fact carries a request-unique ``id``.
+- ``$not`` depends on the order facts arrive in a batch: absent patterns are checked here,
+  against the complete batch, before an action counts as a finding.
+- A join between two patterns on the same fact type segfaults: such joins are checked here.
+- One fact matched by more than 64 patterns corrupts the heap: the validator refuses such packs.
+- Each session pre-allocates memory in proportion to the rule count (23 MiB and ~2.5 ms at
+  2,000 rules), so a new session per request would dominate large packs. Each ruleset keeps one
+  session and reuses it: after every evaluation everything asserted is retracted. A session that
+  saw an error is deleted and replaced, and every session is recycled after
+  ``RECYCLE_AFTER`` evaluations; 1,024 live sessions per ruleset is a hard cap we never near.
+- The extension never releases the GIL and is not thread-safe: one lock per ruleset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import durable_rules_engine as _dre
+
+from cds.errors import EngineError
+from cds.facts import DataStatus, Fact, engine_view, valueset_flag
+from cds.rules.compiler import SENTINEL_FIELD, SENTINEL_RULE, deferred_joins
+from cds.rules.ir import Cond, PatternIR, Ref, RuleIR
+from cds.rules.pack import RulePack
+
+FactDict = dict[str, Any]
+_ruleset_names = itertools.count(1)
+_sessions = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One match of one rule: the rule, and the facts that matched (the "why")."""
+
+    rule_id: str
+    rule_version: str
+    bindings: Mapping[str, FactDict]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """Identity of a match: rule id and the ids of the bound facts."""
+        return self.rule_id, tuple(sorted((b, str(f["id"])) for b, f in self.bindings.items()))
+
+
+RECYCLE_AFTER = 10_000
+
+
+class _CompiledRuleset:
+    """One durable-rules ruleset (one hook's rules) with its lock and reusable session."""
+
+    def __init__(self, name: str, definition: Mapping[str, Any]) -> None:
+        payload = {
+            rule_id: {k: v for k, v in rule.items() if k != "run"}
+            for rule_id, rule in definition.items()
+        }
+        self.name = name
+        self.handle = _dre.create_ruleset(name, json.dumps(payload, ensure_ascii=False))
+        self.lock = threading.Lock()
+        self.sid = f"s{next(_sessions)}"
+        self.uses = 0
+
+    def renew_session(self) -> None:
+        """Delete the current session (it has always run the sentinel action) and start anew."""
+        with contextlib.suppress(Exception):
+            _dre.delete_state(self.handle, self.sid)
+        self.sid = f"s{next(_sessions)}"
+        self.uses = 0
+
+
+def matches_pattern(pattern: PatternIR, fact: FactDict, bound: Mapping[str, FactDict]) -> bool:
+    """Whether ``fact`` matches ``pattern`` given the facts already bound (used for absence)."""
+    if fact.get("type") != pattern.fact_type:
+        return False
+    if pattern.valuesets and not any(fact.get(valueset_flag(v)) for v in pattern.valuesets):
+        return False
+    if pattern.name is not None and fact.get("name") != pattern.name:
+        return False
+    return all(_holds(cond, fact, bound) for cond in pattern.conds)
+
+
+def _holds(cond: Cond, fact: FactDict, bound: Mapping[str, FactDict]) -> bool:
+    if cond.op == "exists":
+        return (cond.field in fact) is bool(cond.value)
+    if cond.field not in fact:
+        return False
+    actual = fact[cond.field]
+    if cond.op == "in":
+        assert isinstance(cond.value, tuple)
+        return actual in cond.value
+    expected: Any = cond.value
+    if isinstance(expected, Ref):
+        other = bound.get(expected.binding, {})
+        if expected.field not in other:
+            return False
+        expected = (
+            other[expected.field] + expected.offset if expected.offset else other[expected.field]
+        )
+    try:
+        return bool(_COMPARE[cond.op](actual, expected))
+    except TypeError:
+        return False
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+}
+
+
+def derived_fact(ir: RuleIR, bound: Mapping[str, FactDict]) -> FactDict:
+    """The fact a deriving rule asserts; its id is deterministic in the facts it came from."""
+    assert ir.derive is not None
+    sources = ",".join(str(bound[p.binding]["id"]) for p in ir.positive)
+    fact: FactDict = {
+        "type": "derived",
+        "name": ir.derive.name,
+        "id": f"{ir.derive.name}({sources})",
+    }
+    for out_field, binding, src in ir.derive.fields:
+        if src in bound[binding]:
+            fact[out_field] = bound[binding][src]
+    return fact
+
+
+class RuleEngine:
+    """Evaluates normalised facts against a compiled rule pack.
+
+    Thread-safe; a process may hold several engines (hot reload builds a new one and swaps it in).
+    Rulesets are never deleted: durable-rules' ``deleteRuleset`` crashes (upstream #136).
+    """
+
+    def __init__(self, pack: RulePack) -> None:
+        self.pack = pack
+        self._rules = {ir.id: ir for ir in pack.live_rules}
+        self._joins = {ir.id: deferred_joins(ir) for ir in pack.live_rules}
+        serial = next(_ruleset_names)
+        self._rulesets = {
+            hook: _CompiledRuleset(f"{hook}-{pack.pack_hash}-{serial}", definition)
+            for hook, definition in pack.rulesets.items()
+        }
+
+    @property
+    def hooks(self) -> tuple[str, ...]:
+        return tuple(self._rulesets)
+
+    def evaluate(
+        self,
+        facts: Sequence[Fact],
+        *,
+        hook: str,
+        now: datetime,
+        data_status: Mapping[str, DataStatus] | None = None,
+    ) -> list[Finding]:
+        """Every match of every live rule for ``hook`` whose effective period contains ``now``."""
+        ruleset = self._rulesets.get(hook)
+        if ruleset is None:
+            raise EngineError(f"no ruleset for hook {hook!r}")
+        base = [engine_view(f) for f in facts]
+        matches = self._run(ruleset, base)
+        status = data_status or {}
+        today = now.date()
+        findings = []
+        for ir, bound in matches:
+            if not _effective(ir, today):
+                continue
+            notes: tuple[str, ...] = ()
+            missing = [
+                k
+                for k in ir.rule.missing_data.needs
+                if status.get(k, DataStatus.COMPLETE) is not DataStatus.COMPLETE
+            ]
+            if missing:
+                if ir.rule.missing_data.if_unavailable == "silent":
+                    continue
+                notes = (
+                    ir.rule.missing_data.note
+                    or "Some data this rule needs could not be obtained: "
+                    + ", ".join(missing)
+                    + ".",
+                )
+            findings.append(Finding(ir.id, ir.rule.version, bound, notes))
+        return findings
+
+    def _run(
+        self, ruleset: _CompiledRuleset, base: list[FactDict]
+    ) -> list[tuple[RuleIR, dict[str, FactDict]]]:
+        out: list[tuple[RuleIR, dict[str, FactDict]]] = []
+        handle = ruleset.handle
+        with ruleset.lock:
+            sid = ruleset.sid
+            batch: list[FactDict] = [{"sid": sid, "id": "_sentinel", SENTINEL_FIELD: True}]
+            for fact in base:
+                fact["sid"] = sid
+                batch.append(fact)
+            derived: dict[str, FactDict] = {}
+            clean = False
+            try:
+                _, state_offset = _dre.assert_facts(handle, json.dumps(batch, ensure_ascii=False))
+                result = _dre.start_action_for_state(handle, state_offset)
+                if not result:
+                    raise EngineError("the sentinel rule did not fire: the engine is broken")
+                message = json.loads(result[1])
+                while True:
+                    for rule_id, bound in message.items():
+                        if rule_id != SENTINEL_RULE:
+                            self._act(handle, sid, rule_id, bound, base, out, derived)
+                    next_message = _dre.complete_and_start_action(handle, state_offset)
+                    if not next_message:
+                        break
+                    message = json.loads(next_message)
+                # leave the session as we found it, ready for the next request
+                _dre.retract_facts(handle, json.dumps([*batch, *derived.values()]))
+                clean = True
+            except EngineError:
+                raise
+            except Exception as exc:  # the C extension raises bare Exception with a code
+                raise EngineError(f"durable-rules failed: {exc}") from exc
+            finally:
+                ruleset.uses += 1
+                if not clean or ruleset.uses >= RECYCLE_AFTER:
+                    ruleset.renew_session()
+                for fact in base:
+                    fact.pop("sid", None)
+        return out
+
+    def _act(
+        self,
+        handle: int,
+        sid: str,
+        rule_id: str,
+        bound: dict[str, FactDict],
+        base: list[FactDict],
+        out: list[tuple[RuleIR, dict[str, FactDict]]],
+        derived: dict[str, FactDict],
+    ) -> None:
+        ir = self._rules[rule_id]
+        for fact in bound.values():
+            fact.pop("sid", None)
+        for binding, cond in self._joins[rule_id]:
+            if not _holds(cond, bound[binding], bound):
+                return
+        for pattern in ir.absent:
+            if any(matches_pattern(pattern, fact, bound) for fact in base):
+                return
+        out.append((ir, bound))
+        if ir.derive is not None:
+            fact = derived_fact(ir, bound)
+            if fact["id"] in derived:
+                return  # the same fact from the same sources: durable-rules would ignore it
+            fact["sid"] = sid
+            derived[fact["id"]] = fact
+            # 1 = no rule consumes it: fine, it is still retracted with the rest
+            _dre.assert_fact(handle, json.dumps(fact, ensure_ascii=False))
+
+
+def _effective(ir: RuleIR, today: date) -> bool:
+    period = ir.rule.effective
+    return (period.start is None or period.start <= today) and (
+        period.end is None or today <= period.end
+    )

@@ -1,0 +1,267 @@
+"""Loading a rule pack directory: terminology, rule files, checks, compilation, manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from cds.errors import RulePackError
+from cds.rules._yaml import LoadedYaml, YamlSyntaxError, load_yaml
+from cds.rules.checker import RuleChecker, parse_rule
+from cds.rules.compiler import (
+    MAX_FAN_OUT,
+    MAX_PATTERNS_PER_FACT,
+    compile_ruleset,
+    fact_overlaps,
+    fan_outs,
+    rules_for_hook,
+)
+from cds.rules.ir import RuleIR
+from cds.rules.model import HOOKS, Rule, Status
+from cds.rules.problems import Code, Problem, suggest
+from cds.rules.terminology import (
+    LabCatalog,
+    ReferenceRangeTable,
+    SynonymList,
+    Terminology,
+    ValueSet,
+)
+
+TERMINOLOGY_DIRS = ("valuesets", "reference-ranges", "schema")
+TERMINOLOGY_FILES = ("labs.yaml", "synonyms.yaml")
+_M = TypeVar("_M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class RulePack:
+    """A checked, compiled rule pack: what the engine runs and ``/readyz`` reports."""
+
+    directory: Path
+    rules: tuple[RuleIR, ...]  # every rule that checked out, any status
+    terminology: Terminology
+    rulesets: dict[str, dict[str, dict[str, Any]]]  # hook -> durable-rules definition
+    pack_hash: str
+    include_drafts: bool = False
+    by_id: dict[str, RuleIR] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_id.update({ir.id: ir for ir in self.rules})
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "hash": self.pack_hash,
+            "rules": sorted(f"{ir.id}@{ir.rule.version}" for ir in self.live_rules),
+            "valuesets": sorted(
+                f"{vs.id}@{vs.version}" for vs in self.terminology.valuesets.values()
+            ),
+        }
+
+    @property
+    def live_rules(self) -> tuple[RuleIR, ...]:
+        """Rules compiled into the engine: active ones, plus drafts when asked for."""
+        wanted = {Status.ACTIVE, Status.DRAFT} if self.include_drafts else {Status.ACTIVE}
+        return tuple(ir for ir in self.rules if ir.rule.status in wanted)
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """Every rule file under ``directory`` (terminology folders and files excluded)."""
+    out = []
+    for path in sorted(directory.rglob("*.y*ml")):
+        relative = path.relative_to(directory)
+        if relative.parts[0] in TERMINOLOGY_DIRS or str(relative) in TERMINOLOGY_FILES:
+            continue
+        out.append(path)
+    return out
+
+
+def check_pack(
+    directory: Path, *, include_drafts: bool = False
+) -> tuple[RulePack | None, list[Problem]]:
+    """Load and check a pack; returns the pack (when there is no problem) and every problem."""
+    problems: list[Problem] = []
+    if not directory.is_dir():
+        problems.append(Problem(directory, 1, 1, Code.YAML_SYNTAX, "no such rule pack directory"))
+        return None, problems
+    terminology = load_terminology(directory, problems)
+    parsed: list[tuple[LoadedYaml, Rule]] = []
+    for path in rule_files(directory):
+        doc = _load(path, problems)
+        if doc is None:
+            continue
+        rule = parse_rule(doc, problems)
+        if rule is not None:
+            parsed.append((doc, rule))
+    checker = RuleChecker(terminology)
+    rules = checker.check_all(parsed, problems)
+    wanted = {Status.ACTIVE, Status.DRAFT} if include_drafts else {Status.ACTIVE}
+    live = [ir for ir in rules if ir.rule.status in wanted]
+    rulesets = {hook: compile_ruleset(rules_for_hook(live, hook)) for hook in HOOKS}
+    by_id = {ir.id: ir for ir in rules}
+    reported: set[str] = set()
+    for definition in rulesets.values():
+        for fan in fan_outs(definition, MAX_FAN_OUT):
+            if fan.node in reported:
+                continue
+            reported.add(fan.node)
+            culprit = by_id.get(fan.rule_ids[-1])
+            path = culprit.path if culprit else directory
+            problems.append(
+                Problem(
+                    path,
+                    1,
+                    1,
+                    Code.FAN_OUT,
+                    f"{fan.children} rules branch from one condition node (limit {MAX_FAN_OUT}; "
+                    "durable-rules hangs at 512); partition them by a more specific value set or "
+                    f"'name' first. Rules involved include: {', '.join(fan.rule_ids[:5])}",
+                    culprit.id if culprit else None,
+                )
+            )
+    signatures = terminology.code_signatures()
+    for hook in HOOKS:
+        for overlap in fact_overlaps(rules_for_hook(live, hook), signatures):
+            if overlap.fact in reported:
+                continue
+            reported.add(overlap.fact)
+            culprit = by_id.get(overlap.rule_ids[-1])
+            problems.append(
+                Problem(
+                    culprit.path if culprit else directory,
+                    1,
+                    1,
+                    Code.FACT_OVERLAP,
+                    f"{overlap.patterns} patterns could match one {overlap.fact} fact (limit "
+                    f"{MAX_PATTERNS_PER_FACT}; durable-rules corrupts memory past 64); restrict "
+                    "patterns with 'in' or a concept. Rules involved include: "
+                    + ", ".join(overlap.rule_ids[:5]),
+                    culprit.id if culprit else None,
+                )
+            )
+    if problems:
+        return None, problems
+    pack = RulePack(
+        directory, tuple(rules), terminology, rulesets, _hash(directory), include_drafts
+    )
+    return pack, []
+
+
+def load_pack(directory: Path, *, include_drafts: bool = False) -> RulePack:
+    """Load a pack or raise :class:`RulePackError` listing every problem."""
+    pack, problems = check_pack(directory, include_drafts=include_drafts)
+    if pack is None:
+        raise RulePackError(list(problems))
+    return pack
+
+
+def load_terminology(directory: Path, problems: list[Problem]) -> Terminology:
+    valuesets: dict[str, ValueSet] = {}
+    for path in sorted((directory / "valuesets").glob("*.y*ml")):
+        vs = _model(path, ValueSet, problems)
+        if vs is not None:
+            if vs.id != path.stem:
+                problems.append(
+                    Problem(
+                        path,
+                        1,
+                        1,
+                        Code.ID_NOT_FILENAME,
+                        f"value set id '{vs.id}' differs from its file name",
+                        None,
+                        path.stem,
+                    )
+                )
+            valuesets[vs.id] = vs
+    for vs in valuesets.values():
+        for excluded in vs.exclude_valuesets:
+            if excluded not in valuesets:
+                problems.append(
+                    Problem(
+                        directory / "valuesets" / f"{vs.id}.yaml",
+                        1,
+                        1,
+                        Code.UNKNOWN_VALUESET,
+                        f"exclude_valuesets names unknown value set '{excluded}'",
+                        None,
+                        suggest(excluded, valuesets),
+                    )
+                )
+    ranges: dict[str, ReferenceRangeTable] = {}
+    for path in sorted((directory / "reference-ranges").glob("*.y*ml")):
+        table = _model(path, ReferenceRangeTable, problems)
+        if table is not None:
+            ranges[table.analyte] = table
+    labs_path = directory / "labs.yaml"
+    catalog = _model(labs_path, LabCatalog, problems) if labs_path.exists() else None
+    labs = {lab.concept: lab for lab in catalog.labs} if catalog else {}
+    for lab in labs.values():
+        if lab.valueset not in valuesets:
+            problems.append(
+                Problem(
+                    labs_path,
+                    1,
+                    1,
+                    Code.UNKNOWN_VALUESET,
+                    f"lab '{lab.concept}' names unknown value set '{lab.valueset}'",
+                    None,
+                    suggest(lab.valueset, valuesets),
+                )
+            )
+    syn_path = directory / "synonyms.yaml"
+    synonyms = _model(syn_path, SynonymList, problems) if syn_path.exists() else None
+    return Terminology(valuesets, labs, ranges, list(synonyms.entries) if synonyms else [])
+
+
+def _load(path: Path, problems: list[Problem]) -> LoadedYaml | None:
+    try:
+        return load_yaml(path)
+    except YamlSyntaxError as exc:
+        problems.append(
+            Problem(
+                path,
+                exc.position.line,
+                exc.position.col,
+                Code.YAML_SYNTAX,
+                f"YAML syntax: {exc.message}",
+            )
+        )
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(path, 1, 1, Code.YAML_SYNTAX, f"cannot read file: {exc}"))
+    return None
+
+
+def _model(path: Path, model: type[_M], problems: list[Problem]) -> _M | None:
+    doc = _load(path, problems)
+    if doc is None:
+        return None
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(p for p in error["loc"] if isinstance(p, str | int))
+            pos = doc.position(loc)
+            where = ".".join(str(p) for p in loc)
+            problems.append(
+                Problem(path, pos.line, pos.col, Code.BAD_TERMINOLOGY, f"{where}: {error['msg']}")
+            )
+    return None
+
+
+def _hash(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*.y*ml")):
+        if path.relative_to(directory).parts[0] == "schema":
+            continue
+        digest.update(str(path.relative_to(directory)).encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def dump_rulesets(pack: RulePack) -> str:
+    return json.dumps(pack.rulesets, indent=2, sort_keys=True)

@@ -1,0 +1,43 @@
+"""Service settings from the environment (pydantic-settings). The names are a contract with
+operators (``cds-hooks.md``, "Our service's contract"): change them only on purpose."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CDS_", extra="ignore")
+
+    auth: Literal["jwt", "off"] = Field("jwt", description="jwt (default) or off for local trials")
+    trusted_issuers_file: Path | None = Field(None, description="YAML list of trusted issuers")
+    database_url: str = Field("sqlite:///./var/cds.db", description="SQLAlchemy URL")
+    rules_dir: Path = Field(DEFAULT_RULES_DIR, description="The rule pack directory")
+    include_draft_rules: bool = Field(
+        False, description="Compile draft rules too (never in production)"
+    )
+    fetch_deadline_s: float = Field(
+        2.0, gt=0, description="One deadline for all FHIR fetches of a request"
+    )
+    fetch_page_cap: int = Field(10, ge=1, description="Most pages followed per prefetch key")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger request bodies get 413")
+    cors_origins: str = Field("*", description="Comma-separated origins allowed by CORS")
+    patient_key_secret: str = Field(
+        "change-me", description="Key of the HMAC that replaces patient ids in stored rows"
+    )
+    public_base_url: str | None = Field(
+        None, description="Base URL clients call (for JWT aud) when behind a proxy"
+    )
+    log_level: str = Field("info")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

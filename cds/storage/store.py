@@ -1,0 +1,481 @@
+"""The CDS store: issued cards, feedback (card memory, analytics) and the invocation audit trail.
+
+Synchronous SQLAlchemy on purpose: the web layer calls it from a thread pool. SQLite (one file, WAL)
+serves a single node; PostgreSQL serves several. No raw patient id and no token is ever stored:
+patients appear only as :func:`cds.privacy.patient_key` values, computed by the caller.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal, get_args
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+from cds.errors import CDSError
+from cds.storage.models import FeedbackRow, InvocationRow, IssuedCardRow
+
+__all__ = [
+    "FeedbackItem",
+    "FeedbackOutcome",
+    "InvocationRecord",
+    "IssuedCardRecord",
+    "OverrideReasonCount",
+    "RuleStats",
+    "StorageError",
+    "Store",
+    "StoredFeedback",
+]
+
+FeedbackOutcome = Literal["accepted", "overridden"]
+_OUTCOMES: Final = frozenset(get_args(FeedbackOutcome))
+
+MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
+# Key of the PostgreSQL advisory lock that serialises migrations (any constant bigint works).
+_MIGRATION_LOCK_KEY: Final = 0x4E53_4344_535F_4D47  # "NSCDS_MG"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _require_aware(name: str, value: datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value.isoformat()}")
+
+
+class StorageError(CDSError):
+    """The database failed (unreachable, constraint violated, migration failed)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Records passed in and out (frozen: the store never mutates what it is given)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCardRecord:
+    """A card about to be returned. Hook instance, service, patient and time come from the
+    :class:`InvocationRecord` it is recorded with.
+
+    ``finding_key`` names the triggering result or period (e.g. a hashed Observation id, or
+    ``"2026-H1"``) for rules that fire "once per result/period"; ``None`` for the others.
+    """
+
+    card_uuid: str
+    rule_id: str
+    rule_version: str
+    finding_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationRecord:
+    """The audit record of one hook call. ``rules_fired`` holds ``"id@version"`` strings;
+    ``outcome`` is e.g. ``"cards"``, ``"no-cards"``, ``"412"``. The number of cards stored is the
+    number of :class:`IssuedCardRecord` recorded with it."""
+
+    hook_instance: str
+    service_id: str
+    hook: str
+    patient_key: str | None
+    rules_fired: Sequence[str]
+    pack_hash: str
+    latency_ms: float
+    status_code: int
+    outcome: str
+    created_at: datetime = field(default_factory=_utcnow)
+
+    def __post_init__(self) -> None:
+        _require_aware("created_at", self.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackItem:
+    """One item of a CDS Hooks feedback body, as real clients send it.
+
+    ``accepted_suggestions`` may be empty for an accepted card; an override reason may lack its
+    display (the sandbox sends ``reason`` without ``display``) or be absent altogether.
+    """
+
+    card_uuid: str
+    outcome: FeedbackOutcome
+    accepted_suggestions: list[str]
+    override_reason_system: str | None
+    override_reason_code: str | None
+    override_reason_display: str | None
+    override_comment: str | None
+    outcome_timestamp: datetime
+
+    def __post_init__(self) -> None:
+        if self.outcome not in _OUTCOMES:
+            raise ValueError(f"outcome must be accepted or overridden, got {self.outcome!r}")
+        _require_aware("outcome_timestamp", self.outcome_timestamp)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFeedback:
+    """A stored feedback row. Rule, patient and finding are ``None`` when the card was unknown."""
+
+    card_uuid: str
+    service_id: str
+    rule_id: str | None
+    rule_version: str | None
+    patient_key: str | None
+    finding_key: str | None
+    outcome: FeedbackOutcome
+    accepted_suggestions: tuple[str, ...]
+    override_reason_system: str | None
+    override_reason_code: str | None
+    override_reason_display: str | None
+    override_comment: str | None
+    outcome_timestamp: datetime
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideReasonCount:
+    """How many distinct cards were overridden with one reason (``code`` ``None``: no reason)."""
+
+    system: str | None
+    code: str | None
+    display: str | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RuleStats:
+    """Per (rule id, rule version) figures for a time window.
+
+    ``cards_issued`` counts cards created in the window; ``accepted`` / ``overridden`` count
+    distinct cards with feedback of that outcome whose ``outcome_timestamp`` lies in the window
+    (feedback repeated for one card counts once). Feedback for unknown cards has no rule and is
+    not counted. ``override_reasons`` is sorted by count, most frequent first.
+    """
+
+    rule_id: str
+    rule_version: str
+    cards_issued: int
+    accepted: int
+    overridden: int
+    override_reasons: tuple[OverrideReasonCount, ...]
+
+
+# --------------------------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------------------------
+
+
+def _sqlite_path(url: URL) -> Path | None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # busy_timeout first, so that switching to WAL waits for a concurrent process.
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # durable at commit, WAL included
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+class Store:
+    """The CDS store over SQLite (``sqlite:///./var/cds.db``) or PostgreSQL
+    (``postgresql+psycopg://user@host/db``). Thread-safe; call :meth:`migrate` once at start-up.
+
+    ``clock`` supplies ``received_at`` for feedback (injectable for reproducible tests).
+    """
+
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        parsed = make_url(url)
+        self._clock = clock
+        self._backend = parsed.get_backend_name()
+        self._sqlite_file: Path | None = None
+        if self._backend == "sqlite":
+            self._sqlite_file = _sqlite_path(parsed)
+            if self._sqlite_file is not None:
+                self._sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+                engine = create_engine(parsed, connect_args={"check_same_thread": False})
+            else:
+                # In-memory: one shared connection, or every pooled connection sees its own db.
+                engine = create_engine(
+                    parsed, connect_args={"check_same_thread": False}, poolclass=StaticPool
+                )
+            event.listen(engine, "connect", _on_sqlite_connect)
+        else:
+            engine = create_engine(parsed, pool_pre_ping=True)
+        self._engine: Engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def engine(self) -> Engine:
+        """The underlying engine (for health checks and tests)."""
+        return self._engine
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the latest revision. Idempotent; concurrent callers serialise on a
+        PostgreSQL advisory lock (or a lock file beside the SQLite database)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.set_main_option("path_separator", "os")
+        try:
+            with self._migration_lock() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except SQLAlchemyError as exc:
+            raise StorageError(f"migration failed: {exc}") from exc
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[Connection]:
+        if self._backend == "postgresql":
+            # One transaction: PostgreSQL DDL is transactional, and the lock is released at commit,
+            # after which a waiting process sees the new alembic_version and does nothing.
+            with self._engine.begin() as connection:
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                )
+                yield connection
+            return
+        if self._sqlite_file is None:
+            with self._engine.begin() as connection:
+                yield connection
+            return
+        lock_path = self._sqlite_file.with_name(self._sqlite_file.name + ".migrate.lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with self._engine.begin() as connection:
+                yield connection
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            with self._engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[Session]:
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise StorageError(f"{what} failed: {type(exc).__name__}") from exc
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def record_invocation(
+        self, invocation: InvocationRecord, cards: Sequence[IssuedCardRecord]
+    ) -> None:
+        """Store the audit record of a hook call and the cards it returned, in one transaction."""
+        if cards and invocation.patient_key is None:
+            raise ValueError("cards need a patient: the invocation has no patient_key")
+        with self._transaction("record_invocation") as session:
+            session.add(
+                InvocationRow(
+                    hook_instance=invocation.hook_instance,
+                    service_id=invocation.service_id,
+                    hook=invocation.hook,
+                    patient_key=invocation.patient_key,
+                    rules_fired=list(invocation.rules_fired),
+                    pack_hash=invocation.pack_hash,
+                    latency_ms=invocation.latency_ms,
+                    status_code=invocation.status_code,
+                    outcome=invocation.outcome,
+                    cards_count=len(cards),
+                    created_at=invocation.created_at,
+                )
+            )
+            session.add_all(
+                IssuedCardRow(
+                    card_uuid=card.card_uuid,
+                    hook_instance=invocation.hook_instance,
+                    service_id=invocation.service_id,
+                    rule_id=card.rule_id,
+                    rule_version=card.rule_version,
+                    patient_key=invocation.patient_key,
+                    finding_key=card.finding_key,
+                    created_at=invocation.created_at,
+                )
+                for card in cards
+            )
+
+    def record_feedback(self, service_id: str, items: Sequence[FeedbackItem]) -> int:
+        """Store feedback items in one transaction and return how many were stored.
+
+        Rule id/version, patient key and finding key are copied from the issued card when we hold
+        it; feedback for an unknown card is stored with those left empty. Durable on return.
+        """
+        if not items:
+            return 0
+        received_at = self._clock()
+        _require_aware("clock()", received_at)
+        with self._transaction("record_feedback") as session:
+            uuids = {item.card_uuid for item in items}
+            known = {
+                row.card_uuid: row
+                for row in session.scalars(
+                    select(IssuedCardRow).where(IssuedCardRow.card_uuid.in_(uuids))
+                )
+            }
+            for item in items:
+                card = known.get(item.card_uuid)
+                session.add(
+                    FeedbackRow(
+                        card_uuid=item.card_uuid,
+                        service_id=service_id,
+                        rule_id=card.rule_id if card else None,
+                        rule_version=card.rule_version if card else None,
+                        patient_key=card.patient_key if card else None,
+                        finding_key=card.finding_key if card else None,
+                        outcome=item.outcome,
+                        accepted_suggestions=list(item.accepted_suggestions),
+                        override_reason_system=item.override_reason_system,
+                        override_reason_code=item.override_reason_code,
+                        override_reason_display=item.override_reason_display,
+                        override_comment=item.override_comment,
+                        outcome_timestamp=item.outcome_timestamp,
+                        received_at=received_at,
+                    )
+                )
+        return len(items)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def feedback_for(self, patient_key: str, rule_id: str, since: datetime) -> list[StoredFeedback]:
+        """Feedback on ``rule_id`` cards for one patient with ``outcome_timestamp >= since``,
+        oldest first (card memory: "once per result", "once per 6 months")."""
+        _require_aware("since", since)
+        query = (
+            select(FeedbackRow)
+            .where(
+                FeedbackRow.patient_key == patient_key,
+                FeedbackRow.rule_id == rule_id,
+                FeedbackRow.outcome_timestamp >= since,
+            )
+            .order_by(FeedbackRow.outcome_timestamp, FeedbackRow.id)
+        )
+        with self._transaction("feedback_for") as session:
+            return [_stored(row) for row in session.scalars(query)]
+
+    def rule_stats(self, since: datetime, until: datetime) -> list[RuleStats]:
+        """Per (rule id, version) counts for ``since <= t < until``: see :class:`RuleStats`."""
+        _require_aware("since", since)
+        _require_aware("until", until)
+        issued_q = (
+            select(IssuedCardRow.rule_id, IssuedCardRow.rule_version, func.count())
+            .where(IssuedCardRow.created_at >= since, IssuedCardRow.created_at < until)
+            .group_by(IssuedCardRow.rule_id, IssuedCardRow.rule_version)
+        )
+        in_window = (
+            FeedbackRow.rule_id.is_not(None),
+            FeedbackRow.rule_version.is_not(None),
+            FeedbackRow.outcome_timestamp >= since,
+            FeedbackRow.outcome_timestamp < until,
+        )
+        outcome_q = (
+            select(
+                FeedbackRow.rule_id,
+                FeedbackRow.rule_version,
+                FeedbackRow.outcome,
+                func.count(FeedbackRow.card_uuid.distinct()),
+            )
+            .where(*in_window)
+            .group_by(FeedbackRow.rule_id, FeedbackRow.rule_version, FeedbackRow.outcome)
+        )
+        reason_q = (
+            select(
+                FeedbackRow.rule_id,
+                FeedbackRow.rule_version,
+                FeedbackRow.override_reason_system,
+                FeedbackRow.override_reason_code,
+                func.max(FeedbackRow.override_reason_display),
+                func.count(FeedbackRow.card_uuid.distinct()),
+            )
+            .where(*in_window, FeedbackRow.outcome == "overridden")
+            .group_by(
+                FeedbackRow.rule_id,
+                FeedbackRow.rule_version,
+                FeedbackRow.override_reason_system,
+                FeedbackRow.override_reason_code,
+            )
+        )
+        issued: dict[tuple[str, str], int] = defaultdict(int)
+        outcomes: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        reasons: dict[tuple[str, str], list[OverrideReasonCount]] = defaultdict(list)
+        with self._transaction("rule_stats") as session:
+            for rule_id, version, count in session.execute(issued_q):
+                issued[(rule_id, version)] = count
+            for f_rule, f_version, outcome, count in session.execute(outcome_q):
+                if f_rule is not None and f_version is not None:
+                    outcomes[(f_rule, f_version)][outcome] = count
+            for r_rule, r_version, system, code, display, count in session.execute(reason_q):
+                if r_rule is not None and r_version is not None:
+                    reasons[(r_rule, r_version)].append(
+                        OverrideReasonCount(system=system, code=code, display=display, count=count)
+                    )
+        keys = sorted(set(issued) | set(outcomes))
+        return [
+            RuleStats(
+                rule_id=rule_id,
+                rule_version=version,
+                cards_issued=issued.get((rule_id, version), 0),
+                accepted=outcomes.get((rule_id, version), {}).get("accepted", 0),
+                overridden=outcomes.get((rule_id, version), {}).get("overridden", 0),
+                override_reasons=tuple(
+                    sorted(
+                        reasons.get((rule_id, version), []),
+                        key=lambda r: (-r.count, r.system or "", r.code or ""),
+                    )
+                ),
+            )
+            for rule_id, version in keys
+        ]
+
+
+def _stored(row: FeedbackRow) -> StoredFeedback:
+    outcome: FeedbackOutcome = "accepted" if row.outcome == "accepted" else "overridden"
+    return StoredFeedback(
+        card_uuid=row.card_uuid,
+        service_id=row.service_id,
+        rule_id=row.rule_id,
+        rule_version=row.rule_version,
+        patient_key=row.patient_key,
+        finding_key=row.finding_key,
+        outcome=outcome,
+        accepted_suggestions=tuple(row.accepted_suggestions),
+        override_reason_system=row.override_reason_system,
+        override_reason_code=row.override_reason_code,
+        override_reason_display=row.override_reason_display,
+        override_comment=row.override_comment,
+        outcome_timestamp=row.outcome_timestamp,
+        received_at=row.received_at,
+    )

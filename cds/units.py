@@ -1,0 +1,89 @@
+"""Unit conversion for lab values and rule thresholds, with pint.
+
+UCUM strings (``ug/dL``, ``umol/L``, ``mL/min/{1.73_m2}``) are read by pint after dropping UCUM
+annotations in braces. Mass ↔ amount-of-substance conversions (DHEA-S µg/dL ↔ µmol/L) use the
+analyte's molar mass: 1 µg/dL DHEA-S (368.5 g/mol) = 0.0271 µmol/L.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import pint
+
+_ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+_ureg.define("international_unit = [iu] = IU")
+_ANNOTATION = re.compile(r"\{[^}]*\}")
+_SUBSTANCE = _ureg.mol.dimensionality
+_MASS = _ureg.gram.dimensionality
+
+
+class UnitError(ValueError):
+    """A unit pint cannot read, or two units that cannot be converted."""
+
+
+def _clean(unit: str) -> str:
+    text = _ANNOTATION.sub("", unit).strip()
+    text = text.replace("µ", "u").replace("μ", "u")
+    text = re.sub(r"/+$", "", text)
+    if text in ("", "1"):
+        return "dimensionless"
+    if text == "%":
+        return "percent"
+    return text
+
+
+@lru_cache(maxsize=512)
+def parse_unit(unit: str) -> pint.Unit:
+    try:
+        return _ureg.Unit(_clean(unit))
+    except (pint.errors.PintError, AttributeError, TypeError, ValueError) as exc:
+        raise UnitError(f"unknown unit {unit!r}") from exc
+
+
+@lru_cache(maxsize=1024)
+def factor(from_unit: str, to_unit: str, molar_mass: float | None = None) -> float:
+    """The multiplier taking a value in ``from_unit`` to ``to_unit``."""
+    src, dst = parse_unit(from_unit), parse_unit(to_unit)
+    quantity = _ureg.Quantity(1.0, src)
+    try:
+        return float(quantity.to(dst).magnitude)
+    except pint.errors.DimensionalityError:
+        pass
+    if molar_mass is None:
+        raise UnitError(f"cannot convert {from_unit} to {to_unit} without a molar mass")
+    mm = _ureg.Quantity(molar_mass, "g/mol")
+    src_dim = quantity.dimensionality
+    try:
+        if (src_dim / _SUBSTANCE) == (dst.dimensionality / _MASS):
+            return float((quantity * mm).to(dst).magnitude)
+        if (src_dim / _MASS) == (dst.dimensionality / _SUBSTANCE):
+            return float((quantity / mm).to(dst).magnitude)
+    except pint.errors.DimensionalityError as exc:
+        raise UnitError(f"cannot convert {from_unit} to {to_unit}") from exc
+    raise UnitError(f"cannot convert {from_unit} to {to_unit}")
+
+
+def convert(value: float, from_unit: str, to_unit: str, molar_mass: float | None = None) -> float:
+    if from_unit == to_unit:
+        return value
+    return value * factor(from_unit, to_unit, molar_mass)
+
+
+KNOWN_UNITS = (
+    "mg",
+    "ug/dL",
+    "ng/dL",
+    "ng/mL",
+    "pg/mL",
+    "umol/L",
+    "nmol/L",
+    "pmol/L",
+    "%",
+    "mL/min/{1.73_m2}",
+    "{score}",
+    "mg/d",
+    "U/L",
+    "mIU/mL",
+)

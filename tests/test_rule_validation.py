@@ -1,0 +1,113 @@
+"""The validator reports every problem at once, with file:line, code, rule id and a suggestion.
+
+``tests/data/broken-rules/`` holds one broken rule file per error class; the first line of each
+says what must be reported: ``# expect: CODE [line N] [suggestion]``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packbuilder import make_pack, rule
+
+from cds.rules.pack import check_pack
+
+BROKEN = Path(__file__).parent / "data" / "broken-rules"
+EXPECT = re.compile(r"^# expect: (E\d+)(?: line (\d+))?(?: (\S+))?")
+
+
+def _expectations() -> list[tuple[str, str, int | None, str | None]]:
+    out = []
+    for path in sorted(BROKEN.glob("*.yaml")):
+        first = path.read_text().splitlines()[0]
+        if first.startswith("# expect: none"):
+            continue
+        match = EXPECT.match(first)
+        assert match, f"{path.name} lacks an '# expect:' line"
+        code, line, suggestion = match.groups()
+        out.append((path.name, code, int(line) if line else None, suggestion))
+    return out
+
+
+@pytest.fixture(scope="module")
+def broken_pack_problems(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    pack_dir = make_pack(tmp_path_factory.mktemp("broken"), [])
+    shutil.copytree(BROKEN, pack_dir / "broken")
+    done = subprocess.run(
+        [sys.executable, "-m", "cds.cli", "rules", "validate", str(pack_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    return done.stderr.splitlines()
+
+
+@pytest.mark.parametrize(("name", "code", "line", "suggestion"), _expectations())
+def test_each_broken_file_is_reported_where_it_is_wrong(
+    broken_pack_problems: list[str], name: str, code: str, line: int | None, suggestion: str | None
+) -> None:
+    mine = [p for p in broken_pack_problems if f"/broken/{name}:" in p]
+    assert any(f"error {code}" in p for p in mine), mine
+    reported = next(p for p in mine if f"error {code}" in p)
+    if line is not None:
+        assert f"/broken/{name}:{line}:" in reported, reported
+    if suggestion is not None:
+        assert f"(did you mean '{suggestion}'?)" in reported, reported
+    rule_id = Path(name).stem
+    if code not in ("E100", "E103", "E117"):
+        assert f"[{rule_id}]" in reported, reported
+
+
+def test_every_error_class_has_a_broken_example() -> None:
+    from cds.rules.problems import Code
+
+    covered = {code for _, code, _, _ in _expectations()}
+    elsewhere = {"E110", "E121", "E122"}  # fan-out and overlap: tests/test_engine_hazards.py
+    assert {c.value for c in Code} - covered - elsewhere == set()
+
+
+def test_a_valid_pack_passes_and_the_cli_says_so(tmp_path: Path) -> None:
+    pack_dir = make_pack(tmp_path, [rule("fine", [{"fact": "medication", "in": "dhea-systemic"}])])
+    done = subprocess.run(
+        [sys.executable, "-m", "cds.cli", "rules", "validate", str(pack_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 rules" in done.stdout
+
+
+def test_bad_terminology_is_reported_with_its_position(tmp_path: Path) -> None:
+    pack_dir = make_pack(tmp_path, [])
+    (pack_dir / "valuesets" / "pcos.yaml").write_text(
+        "id: pcos\nversion: '1'\ntitle: PCOS\ndescription: x\nkind: condition\nsource: x\n"
+        "codes:\n  - {system: s, code: '1', display: d, source: x}\n"
+    )
+    pack, problems = check_pack(pack_dir)
+    assert pack is None
+    assert [(p.code.value, p.line) for p in problems] == [("E121", 8)]
+    assert "verified" in problems[0].message
+
+
+def test_the_server_refuses_to_start_on_an_invalid_pack(tmp_path: Path) -> None:
+    pack_dir = make_pack(tmp_path, [rule("bad", [{"fact": "medication", "in": "nope"}])])
+    done = subprocess.run(
+        [sys.executable, "-m", "cds.cli", "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={"CDS_RULES_DIR": str(pack_dir), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 1
+    assert "error E104 [bad] unknown value set 'nope'" in done.stderr
+    assert "refusing to start" in done.stderr
