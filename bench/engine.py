@@ -20,16 +20,21 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from oracle import evaluate as oracle_evaluate  # noqa: E402
+from oracle import evaluate as oracle_evaluate
 
-from cds.engine import RuleEngine  # noqa: E402
-from cds.facts import ConditionFact, Fact, LabFact, MedicationFact, engine_view  # noqa: E402
-from cds.rules.pack import load_pack  # noqa: E402
+from cds.engine import RuleEngine
+from cds.facts import ConditionFact, Fact, LabFact, MedicationFact, engine_view
+from cds.rules.pack import load_pack
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
-RULE = {
-    "version": "1.0.0", "status": "active", "title": "Bench", "area": "bench",
-    "description": "When: bench. Then: bench.", "hooks": ["patient-view"], "authors": ["Bench"],
+RULE: dict[str, Any] = {
+    "version": "1.0.0",
+    "status": "active",
+    "title": "Bench",
+    "area": "bench",
+    "description": "When: bench. Then: bench.",
+    "hooks": ["patient-view"],
+    "authors": ["Bench"],
     "evidence": {"grades": ["M"], "quality": "low", "strength": "weak"},
     "citations": [{"label": "Bench", "url": "https://example.org/bench", "section": "1"}],
     "missing_data": {"needs": ["labs"], "if_unavailable": "silent"},
@@ -45,29 +50,52 @@ def write_pack(root: Path, n_rules: int) -> Path:
     labs = []
     for g in range(groups):
         for kind, system in (("med", "urn:bench:rx"), ("lab", "urn:bench:lab")):
-            doc = {"id": f"{kind}-{g}", "version": "1", "title": f"{kind} {g}",
-                   "description": "bench", "kind": "medication" if kind == "med" else "lab",
-                   "source": "bench",
-                   "codes": [{"system": system, "code": str(g), "display": f"{kind}{g}",
-                              "concept": f"{kind}-{g}", "source": "bench", "verified": True}]}
-            (root / "valuesets" / f"{kind}-{g}.yaml").write_text(yaml.safe_dump(doc))
-        labs.append({"concept": f"lab-{g}", "valueset": f"lab-{g}", "unit": "ug/dL",
-                     "display": f"lab {g}"})
+            vs_doc = {
+                "id": f"{kind}-{g}",
+                "version": "1",
+                "title": f"{kind} {g}",
+                "description": "bench",
+                "kind": "medication" if kind == "med" else "lab",
+                "source": "bench",
+                "codes": [
+                    {
+                        "system": system,
+                        "code": str(g),
+                        "display": f"{kind}{g}",
+                        "concept": f"{kind}-{g}",
+                        "source": "bench",
+                        "verified": True,
+                    }
+                ],
+            }
+            (root / "valuesets" / f"{kind}-{g}.yaml").write_text(yaml.safe_dump(vs_doc))
+        labs.append(
+            {"concept": f"lab-{g}", "valueset": f"lab-{g}", "unit": "ug/dL", "display": f"lab {g}"}
+        )
     (root / "labs.yaml").write_text(yaml.safe_dump({"version": "1", "labs": labs}))
     for i in range(n_rules):
         g = i % groups
         doc: dict[str, Any] = {"id": f"r{i}", **RULE}
         when: list[dict[str, Any]] = [
             {"fact": "medication", "as": "rx", "in": f"med-{g}", "where": {"active": True}},
-            {"fact": "lab", "as": "lab", "in": f"lab-{g}", "within": "P12M",
-             "where": {"latest": True, "value": {"gt": float(50 * (i // groups))}}},
+            {
+                "fact": "lab",
+                "as": "lab",
+                "in": f"lab-{g}",
+                "within": "P12M",
+                "where": {"latest": True, "value": {"gt": float(50 * (i // groups))}},
+            },
         ]
         if i % 5 == 0:
-            when.append({"fact": "condition", "absent": True, "where": {"active": True,
-                                                                        "concept": f"c{g}"}})
+            when.append(
+                {"fact": "condition", "absent": True, "where": {"active": True, "concept": f"c{g}"}}
+            )
         doc["when"] = when
-        doc["card"] = {"indicator": "info", "summary": "Lab {lab.value} on the drug.",
-                       "detail": "Bench."}
+        doc["card"] = {  # a plain dict
+            "indicator": "info",
+            "summary": "Lab {lab.value} on the drug.",
+            "detail": "Bench.",
+        }
         (root / "rules" / f"r{i}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     return root
 
@@ -77,13 +105,30 @@ def patient(groups: int) -> list[Fact]:
     facts: list[Fact] = []
     for i in range(5):
         g = (i * 7) % groups
-        facts.append(MedicationFact(id=f"m{i}", valuesets=(f"med-{g}",), concept=f"med-{g}",
-                                    active=True, source="prescribed"))
+        facts.append(
+            MedicationFact(
+                id=f"m{i}",
+                valuesets=(f"med-{g}",),
+                concept=f"med-{g}",
+                active=True,
+                source="prescribed",
+            )
+        )
     for i in range(8):
         g = (i * 7) % groups if i < 5 else (i * 13 + 1) % groups
-        facts.append(LabFact(id=f"l{i}", valuesets=(f"lab-{g}",), concept=f"lab-{g}",
-                             value=60.0 if i == 0 else 30.0, unit="ug/dL", day=20400.0,
-                             days_ago=21.0, latest=True, rank=1.0))
+        facts.append(
+            LabFact(
+                id=f"l{i}",
+                valuesets=(f"lab-{g}",),
+                concept=f"lab-{g}",
+                value=60.0 if i == 0 else 30.0,
+                unit="ug/dL",
+                day=20400.0,
+                days_ago=21.0,
+                latest=True,
+                rank=1.0,
+            )
+        )
     facts.append(ConditionFact(id="c0", concept="c0", active=True))
     facts.append(ConditionFact(id="c1", concept="x", active=False))
     return facts
@@ -137,14 +182,18 @@ def main() -> None:
     results = [measure(n, runs) for n in (40, 400, 2000)]
     base = results[0]["median_us"]
     print(f"engine evaluation, 15 facts, {runs} runs each, Python {sys.version.split()[0]}")
-    print("| rules | findings | median µs | p99 µs | × 40-rule median | load+check s | "
-          "compile s | peak RSS growth KiB | oracle median µs |")
+    print(
+        "| rules | findings | median µs | p99 µs | × 40-rule median | load+check s | "
+        "compile s | peak RSS growth KiB | oracle median µs |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['rules']:.0f} | {r['findings']:.0f} | {r['median_us']:.0f} | "
-              f"{r['p99_us']:.0f} | {r['median_us'] / base:.2f} | {r['load_s']:.2f} | "
-              f"{r['compile_s']:.3f} | {r['peak_rss_growth_kib']:.0f} | "
-              f"{r['oracle_median_us']:.0f} |")
+        print(
+            f"| {r['rules']:.0f} | {r['findings']:.0f} | {r['median_us']:.0f} | "
+            f"{r['p99_us']:.0f} | {r['median_us'] / base:.2f} | {r['load_s']:.2f} | "
+            f"{r['compile_s']:.3f} | {r['peak_rss_growth_kib']:.0f} | "
+            f"{r['oracle_median_us']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -219,6 +219,8 @@ def engine_view(fact: Fact) -> dict[str, Any]:
     """The flat dict the engine matches: numbers as floats, absent fields omitted,
     value-set membership as ``vs_<id>: true`` flags (durable-rules has no set membership)."""
     out: dict[str, Any] = {"id": fact.id, "type": fact.fact_type}
+    if fact.source_ref:
+        out["source_ref"] = fact.source_ref
     if isinstance(fact, DerivedFact):
         out["type"] = "derived"
         out["name"] = fact.name

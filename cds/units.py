@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 import pint
 
-_ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+_ureg: Any = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 _ureg.define("international_unit = [iu] = IU")
 _ANNOTATION = re.compile(r"\{[^}]*\}")
 _SUBSTANCE = _ureg.mol.dimensionality
@@ -35,7 +36,7 @@ def _clean(unit: str) -> str:
 
 
 @lru_cache(maxsize=512)
-def parse_unit(unit: str) -> pint.Unit:
+def parse_unit(unit: str) -> Any:
     try:
         return _ureg.Unit(_clean(unit))
     except (pint.errors.PintError, AttributeError, TypeError, ValueError) as exc:

@@ -8,6 +8,7 @@ import textwrap
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from packbuilder import make_pack, rule
 
@@ -19,16 +20,12 @@ NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 MINI = Path(__file__).parent / "data" / "mini-pack"
 
 
-def _dhea(i: int = 1, **kw: object) -> MedicationFact:
-    fields: dict[str, object] = {
-        "active": True,
-        "source": "self-reported",
-        "based_on_request": False,
-    }
+def _dhea(i: int = 1, **kw: Any) -> MedicationFact:
+    fields: dict[str, Any] = {"active": True, "source": "self-reported", "based_on_request": False}
     fields.update(kw)
     return MedicationFact(
         id=f"m{i}", valuesets=("dhea-systemic",), concept="dhea", display="DHEA 50 mg", **fields
-    )  # type: ignore[arg-type]
+    )
 
 
 def _dheas(i: int, value: float, status: str = "high") -> LabFact:
@@ -287,7 +284,10 @@ def test_reused_sessions_forget_the_previous_patient(monkeypatch: object) -> Non
         for i in range(60):
             if i % 3 == 0:
                 assert _rule_ids(engine, high) == {
-                    "dhea-unsupervised", "dhea-s-above-range", "dhea-s-high"}
+                    "dhea-unsupervised",
+                    "dhea-s-above-range",
+                    "dhea-s-high",
+                }
             else:
                 assert _rule_ids(engine, normal) == set()
     finally:

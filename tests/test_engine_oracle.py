@@ -54,7 +54,8 @@ def pattern(draw: st.DrawFn, binding: str, absent: bool, anchors: list[str]) -> 
     if kind == "medication":
         out["in"] = "dhea-systemic"
         out["where"] = dict(draw(med_where))
-        if anchors and draw(st.booleans()):  # a same-type join (checked by the adapter)
+        join: bool = draw(st.booleans())
+        if anchors and join:  # a same-type join (checked by the adapter)
             anchor = draw(st.sampled_from(anchors))
             out["where"]["dose_mg_per_day"] = {"gt": {"ref": f"{anchor}.dose_mg_per_day"}}
     elif kind == "lab":
@@ -62,7 +63,8 @@ def pattern(draw: st.DrawFn, binding: str, absent: bool, anchors: list[str]) -> 
         out["where"] = draw(lab_where)
         if draw(st.booleans()):
             out["within"] = draw(st.sampled_from(["P30D", "P6M", "P12M"]))
-        if anchors and draw(st.booleans()):
+        windowed: bool = draw(st.booleans())
+        if anchors and windowed:
             out["window"] = {
                 "after": {
                     "ref": f"{draw(st.sampled_from(anchors))}.start_day",
@@ -118,7 +120,7 @@ def patient(draw: st.DrawFn) -> list[Fact]:
                 valuesets=("dhea-systemic",) if draw(st.booleans()) else (),
                 concept="dhea",
                 active=draw(st.booleans()),
-                source=draw(st.sampled_from(["prescribed", "self-reported", None])),
+                source=draw(st.sampled_from(["prescribed", "self-reported", None])),  # type: ignore[arg-type]
                 based_on_request=draw(st.booleans()),
                 dose_mg_per_day=draw(st.sampled_from([None, 10.0, 25.0, 50.0])),
                 start_day=start,
@@ -134,7 +136,7 @@ def patient(draw: st.DrawFn) -> list[Fact]:
                 concept="dhea-s",
                 value=draw(st.sampled_from([None, 50.0, 150.0, 250.0, 400.0, 600.0])),
                 range_status=draw(st.sampled_from(["high", "low", "normal", "unknown"])),
-                specimen=draw(st.sampled_from(["serum", "saliva", None])),
+                specimen=draw(st.sampled_from(["serum", "saliva", None])),  # type: ignore[arg-type]
                 latest=draw(st.booleans()),
                 day=day,
                 days_ago=20421.0 - day,

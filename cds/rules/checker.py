@@ -598,8 +598,9 @@ class RuleChecker:
             return self._quantity(ctx, loc, name, value, spec, binding)
         return self._bad_number(ctx, loc, name, value)
 
-    def _bad_number(self, ctx: _Ctx, loc: Loc, name: str, value: Any) -> None:
+    def _bad_number(self, ctx: _Ctx, loc: Loc, name: str, value: Any) -> float | None:
         ctx.add(loc, Code.TYPE_MISMATCH, f"'{name}' is a number; {value!r} is not")
+        return None
 
     def _quantity(
         self, ctx: _Ctx, loc: Loc, name: str, text: str, spec: FieldSpec, binding: _Binding

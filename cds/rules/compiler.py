@@ -188,7 +188,7 @@ def fact_overlaps(
     restricted to other value sets, concepts or names cannot match it.
     """
     patterns = [(ir.id, p) for ir in rules for p in ir.positive]
-    signatures = {frozenset(s) for s in code_signatures} | {frozenset()}
+    signatures: set[frozenset[str]] = {frozenset(s) for s in code_signatures} | {frozenset()}
     worst: dict[tuple[str, str | None], Overlap] = {}
     for _, pattern in patterns:
         concept = _concept_eq(pattern)
@@ -209,7 +209,7 @@ def fact_overlaps(
                 elif other_concept == concept:
                     owners.append(rule_id)
             if by_concept:
-                owners.extend(max(by_concept.values(), key=len))
+                owners.extend(max(by_concept.values(), key=lambda ids: len(list(ids))))
             label = (
                 pattern.fact_type
                 + (f" '{pattern.name}'" if pattern.name else "")

@@ -148,13 +148,14 @@ class Terminology:
         prefix_members: dict[str, list[str]] = {}
         prefix_first: dict[str, CodeEntry] = {}
         for vs in self.valuesets.values():
-            for entry in vs.codes:
-                key = (entry.system, entry.code)
+            code_entry: CodeEntry
+            for code_entry in vs.codes:
+                key = (code_entry.system, code_entry.code)
                 members.setdefault(key, []).append(vs.id)
-                first.setdefault(key, entry)
-                if entry.include_prefix and entry.system == ICD10CM:
-                    prefix_members.setdefault(entry.code, []).append(vs.id)
-                    prefix_first.setdefault(entry.code, entry)
+                first.setdefault(key, code_entry)
+                if code_entry.include_prefix and code_entry.system == ICD10CM:
+                    prefix_members.setdefault(code_entry.code, []).append(vs.id)
+                    prefix_first.setdefault(code_entry.code, code_entry)
         for key, ids in members.items():
             self._codes[key] = self._info(ids, first[key])
         for prefix, ids in prefix_members.items():
