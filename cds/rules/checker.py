@@ -301,6 +301,23 @@ class RuleChecker:
                 if ir.fact_type == "derived" and ir.name:
                     consumes.add(ir.name)
         patterns = [self._with_required(p, bindings) for p in patterns]
+        if rule.on_order_hooks is not None:
+            name = rule.on_order_hooks.draft
+            bound = bindings.get(name)
+            if bound is None or not bound.positive or bound.fact_type != "medication":
+                ctx.add(
+                    ("on_order_hooks", "draft"),
+                    Code.UNKNOWN_BINDING,
+                    f"'{name}' must name a present medication pattern",
+                    suggest(
+                        name,
+                        [
+                            b
+                            for b, v in bindings.items()
+                            if v.positive and v.fact_type == "medication"
+                        ],
+                    ),
+                )
         derive = self._check_derive(ctx, rule, bindings)
         self._check_card(ctx, rule, bindings)
         if rule.memory:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cds.facts import valueset_flag
@@ -36,8 +36,25 @@ class FanOut:
     rule_ids: tuple[str, ...]
 
 
+ORDER_HOOKS = ("order-select", "order-sign")
+
+
+def for_hook(ir: RuleIR, hook: str) -> RuleIR:
+    """The rule as it runs on ``hook``: on order hooks, ``on_order_hooks.draft`` adds
+    ``draft: true`` to the named medication pattern."""
+    order = ir.rule.on_order_hooks
+    if order is None or hook not in ORDER_HOOKS:
+        return ir
+    patterns = tuple(
+        replace(p, conds=(*p.conds, Cond("draft", "eq", True))) if p.binding == order.draft else p
+        for p in ir.patterns
+    )
+    return replace(ir, patterns=patterns)
+
+
 def rules_for_hook(rules: Iterable[RuleIR], hook: str) -> list[RuleIR]:
-    """Rules that run on ``hook`` plus every rule deriving a fact they consume."""
+    """Rules that run on ``hook`` (as they run there) plus every rule deriving a fact they
+    consume."""
     rules = list(rules)
     producers: dict[str, list[RuleIR]] = defaultdict(list)
     for ir in rules:
@@ -52,7 +69,7 @@ def rules_for_hook(rules: Iterable[RuleIR], hook: str) -> list[RuleIR]:
         chosen[ir.id] = ir
         for name in ir.consumes:
             todo.extend(producers[name])
-    return sorted(chosen.values(), key=lambda ir: ir.id)
+    return sorted((for_hook(ir, hook) for ir in chosen.values()), key=lambda ir: ir.id)
 
 
 def compile_ruleset(rules: Iterable[RuleIR]) -> dict[str, dict[str, Any]]:

@@ -204,6 +204,15 @@ class Memory(_Strict):
     quiet_after_feedback: IsoDuration | None = None
 
 
+class OnOrderHooks(_Strict):
+    """How the rule behaves on order-select / order-sign (conventions §6.1)."""
+
+    draft: Binding = Field(
+        description="On order hooks, the medication bound by this name must be a draft order, "
+        "so the card follows the order being placed rather than every order"
+    )
+
+
 class Rule(_Strict):
     id: RuleId
     version: SemVer
@@ -212,6 +221,7 @@ class Rule(_Strict):
     description: str = Field(description="Plain-language When / Then")
     area: str
     hooks: list[Hook] = Field(min_length=1)
+    on_order_hooks: OnOrderHooks | None = None
     priority: int = Field(50, ge=0, le=100, description="Higher first among cards of one indicator")
     experimental: bool = False
     authors: list[str] = Field(min_length=1)
