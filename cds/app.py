@@ -2,33 +2,126 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds import __version__
+from cds.api import Runtime, router
+from cds.auth import TokenValidator, load_trusted_issuers
 from cds.engine import RuleEngine
+from cds.fhir.fetch import make_fhir_client
+from cds.observability import Metrics, configure_logging, log
+from cds.outcome import operation_outcome
 from cds.rules.pack import RulePack, load_pack
 from cds.settings import Settings, get_settings
+from cds.storage import Store
+
+AUTH_OFF_WARNING = "CDS_AUTH=off: requests are not authenticated. For local trials only."
 
 
-@dataclass
-class Runtime:
-    """What the app holds for its lifetime: settings and the live rule engine."""
-
-    settings: Settings
-    pack: RulePack
-    engine: RuleEngine
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
-def create_app(settings: Settings | None = None, pack: RulePack | None = None) -> FastAPI:
-    """Build the app. Raises :class:`cds.errors.RulePackError` when the pack is invalid."""
+def create_app(
+    settings: Settings | None = None,
+    pack: RulePack | None = None,
+    *,
+    clock: Callable[[], datetime] = _utcnow,
+) -> FastAPI:
+    """Build the app. Raises :class:`cds.errors.RulePackError` when the pack is invalid and
+    ``ValueError`` when the trusted-issuers file is unusable."""
     settings = settings or get_settings()
+    configure_logging(settings.log_level)
     pack = pack or load_pack(settings.rules_dir, include_drafts=settings.include_draft_rules)
-    runtime = Runtime(settings, pack, RuleEngine(pack))
-    app = FastAPI(title="Neurosteroid CDS", version=__version__)
+    http = make_fhir_client()
+    validator = None
+    if settings.auth == "jwt":
+        if settings.trusted_issuers_file is None:
+            raise ValueError("CDS_AUTH=jwt needs CDS_TRUSTED_ISSUERS_FILE (or CDS_AUTH=off)")
+        validator = TokenValidator(load_trusted_issuers(settings.trusted_issuers_file), http=http)
+    runtime = Runtime(
+        settings,
+        pack,
+        RuleEngine(pack),
+        Store(settings.database_url),
+        Metrics(),
+        http,
+        validator,
+        clock,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runtime.store.migrate()
+        if settings.auth == "off":
+            log.warning("auth_off", message=AUTH_OFF_WARNING)
+        log.info("started", pack=pack.pack_hash, rules=len(pack.live_rules))
+        yield
+        await http.aclose()
+        runtime.store.close()
+
+    app = FastAPI(
+        title="Neurosteroid CDS",
+        version=__version__,
+        lifespan=lifespan,
+        description="CDS Hooks 2.0 service for neurosteroid and DHEA/pregnenolone risks.",
+    )
     app.state.runtime = runtime
+
+    def runtime_of(request: Request) -> Runtime:
+        current: Runtime = request.app.state.runtime
+        return current
+
+    app.include_router(router(runtime_of))
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type"],
+    )
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """413 for bodies over the limit, by Content-Length or by counting a streamed body."""
+        limit = settings.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return operation_outcome(413, "too-long", f"request body over {limit} bytes")
+        if request.method == "POST" and length is None:
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    return operation_outcome(413, "too-long", f"request body over {limit} bytes")
+            request._body = body  # starlette reads it from here later
+        response = await call_next(request)
+        if settings.auth == "off":
+            response.headers["X-CDS-Auth-Warning"] = AUTH_OFF_WARNING
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> Response:
+        first: dict[str, Any] = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid"}
+        where = ".".join(str(p) for p in first["loc"])
+        return operation_outcome(400, "invalid", f"{where}: {first['msg']}", where or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+        return operation_outcome(exc.status_code, code, str(exc.detail))
 
     @app.get("/livez", tags=["operations"])
     def livez() -> dict[str, str]:
@@ -36,8 +129,18 @@ def create_app(settings: Settings | None = None, pack: RulePack | None = None) -
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["operations"])
-    def readyz() -> dict[str, Any]:
+    def readyz() -> Response:
         """Ready to serve, with the live rule-pack manifest (rule ids@versions and hash)."""
-        return {"status": "ready", "pack": runtime.pack.manifest}
+        current: Runtime = app.state.runtime
+        ok = current.store.ping()
+        body = {"status": "ready" if ok else "database unavailable", "pack": current.pack.manifest}
+        from fastapi.responses import JSONResponse
+
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"])
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

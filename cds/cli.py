@@ -131,6 +131,9 @@ def _serve(host: str, port: int) -> int:
             print(problem, file=sys.stderr)
         print("refusing to start: the rule pack is invalid", file=sys.stderr)
         return 1
+    except ValueError as exc:
+        print(f"refusing to start: {exc}", file=sys.stderr)
+        return 1
     if settings.auth == "off":
         print(
             "WARNING: CDS_AUTH=off — requests are not authenticated. For local trials only.",

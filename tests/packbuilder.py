@@ -32,14 +32,30 @@ def rule(rule_id: str, when: list[dict[str, Any]], **extra: Any) -> dict[str, An
     return doc
 
 
-def make_pack(tmp: Path, rules: list[dict[str, Any]], *, with_mini_rules: bool = False) -> Path:
-    """A pack directory holding the mini pack's terminology and ``rules`` (one file each)."""
+REAL_RULES = Path(__file__).parent.parent / "rules"
+
+
+def make_pack(
+    tmp: Path,
+    rules: list[dict[str, Any]],
+    *,
+    with_mini_rules: bool = False,
+    real_terminology: bool = False,
+) -> Path:
+    """A pack directory holding the mini pack's (or the real pack's) terminology, optionally the
+    mini pack's rules, and ``rules`` (one file each)."""
     target = tmp / "pack"
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(MINI_PACK, target)
     if not with_mini_rules:
         shutil.rmtree(target / "supplements")
+    if real_terminology:
+        for name in ("valuesets", "reference-ranges"):
+            shutil.rmtree(target / name)
+            shutil.copytree(REAL_RULES / name, target / name)
+        for name in ("labs.yaml", "synonyms.yaml"):
+            shutil.copy(REAL_RULES / name, target / name)
     (target / "generated").mkdir()
     for doc in rules:
         name = doc.get("id", "unnamed")

@@ -370,6 +370,18 @@ class Store:
 
     # -- reads --------------------------------------------------------------------------------
 
+    def card_rules(self, card_uuids: Sequence[str]) -> dict[str, str]:
+        """The rule id of each card we issued, by card uuid (unknown cards are left out)."""
+        if not card_uuids:
+            return {}
+        with self._transaction("card_rules") as session:
+            rows = session.execute(
+                select(IssuedCardRow.card_uuid, IssuedCardRow.rule_id).where(
+                    IssuedCardRow.card_uuid.in_(set(card_uuids))
+                )
+            )
+            return {str(uuid): str(rule_id) for uuid, rule_id in rows}
+
     def feedback_for(self, patient_key: str, rule_id: str, since: datetime) -> list[StoredFeedback]:
         """Feedback on ``rule_id`` cards for one patient with ``outcome_timestamp >= since``,
         oldest first (card memory: "once per result", "once per 6 months")."""

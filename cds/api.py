@@ -1,0 +1,263 @@
+"""The CDS Hooks endpoints: discovery, service calls and feedback.
+
+The request flows one way: body → :mod:`cds.hooks` models → :mod:`cds.context` (prefetch or FHIR
+fetch) → facts → :class:`cds.engine.RuleEngine` → :mod:`cds.cards` → response, with an audit row
+and metrics on the side.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+
+from cds.auth import TokenValidator
+from cds.cards import build_cards
+from cds.context.normalise import build_facts
+from cds.context.prefetch import gather, prefetch_templates
+from cds.engine import RuleEngine
+from cds.errors import AuthError, DataUnavailableError, RequestError
+from cds.hooks import SERVICES, FeedbackBody, HookRequest
+from cds.observability import Metrics, log
+from cds.outcome import operation_outcome
+from cds.privacy import patient_key
+from cds.rules.pack import RulePack
+from cds.settings import Settings
+from cds.storage import FeedbackItem, InvocationRecord, IssuedCardRecord, Store
+
+REQUIRED_KEYS = {"patient"}
+
+
+@dataclass
+class Runtime:
+    """What the app holds for its lifetime. ``engine`` and ``pack`` are swapped together."""
+
+    settings: Settings
+    pack: RulePack
+    engine: RuleEngine
+    store: Store
+    metrics: Metrics
+    http: httpx.AsyncClient
+    validator: TokenValidator | None
+    clock: Callable[[], datetime]
+
+
+def bad_request(exc: ValidationError | RequestError) -> JSONResponse:
+    """400 with an OperationOutcome naming the first bad field."""
+    if isinstance(exc, RequestError):
+        return operation_outcome(400, "invalid", exc.message, exc.location)
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
+    return operation_outcome(400, "invalid", f"{where or 'body'}: {first['msg']}", where or None)
+
+
+def _audience(request: Request, settings: Settings) -> str:
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/") + request.url.path
+    return str(request.url.replace(query=""))
+
+
+async def authorise(request: Request, runtime: Runtime) -> Response | None:
+    """None when the call may proceed, else the 401 to send (with no detail)."""
+    if runtime.validator is None:
+        return None
+    try:
+        await runtime.validator.validate(
+            request.headers.get("authorization"), _audience(request, runtime.settings)
+        )
+    except AuthError as exc:
+        log.info("auth_refused", path=request.url.path, reason=str(exc))
+        return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    return None
+
+
+def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
+    api = APIRouter()
+
+    @api.get("/cds-services", tags=["cds-hooks"])
+    async def discovery(request: Request) -> Response:
+        """The services this CDS Service offers (CDS Hooks discovery)."""
+        runtime = runtime_of(request)
+        if (refused := await authorise(request, runtime)) is not None:
+            return refused
+        services = [
+            {
+                "hook": hook,
+                "id": service_id,
+                "title": title,
+                "description": description,
+                "prefetch": prefetch_templates(hook),
+            }
+            for service_id, (hook, title, description) in SERVICES.items()
+        ]
+        return JSONResponse({"services": services})
+
+    @api.post("/cds-services/{service_id}", tags=["cds-hooks"])
+    async def call_service(service_id: str, request: Request) -> Response:
+        """Evaluate the rules of a hook and return cards (``{"cards": []}`` when none apply)."""
+        runtime = runtime_of(request)
+        started = time.perf_counter()
+        if service_id not in SERVICES:
+            return operation_outcome(404, "not-found", f"no CDS service '{service_id}'")
+        if (refused := await authorise(request, runtime)) is not None:
+            return refused
+        try:
+            hook_request = HookRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            return bad_request(exc)
+        hook = SERVICES[service_id][0]
+        if hook_request.hook != hook:
+            return operation_outcome(
+                400,
+                "invalid",
+                f"service '{service_id}' serves {hook}, not {hook_request.hook}",
+                "hook",
+            )
+        return await _evaluate(runtime, service_id, hook, hook_request, started)
+
+    @api.post("/cds-services/{service_id}/feedback", tags=["cds-hooks"])
+    async def feedback(service_id: str, request: Request) -> Response:
+        """Store feedback on cards (accepted / overridden, suggestions, override reasons)."""
+        runtime = runtime_of(request)
+        if service_id not in SERVICES:
+            return operation_outcome(404, "not-found", f"no CDS service '{service_id}'")
+        if (refused := await authorise(request, runtime)) is not None:
+            return refused
+        try:
+            body = FeedbackBody.model_validate_json(await request.body())
+        except ValidationError as exc:
+            return bad_request(exc)
+        items = [
+            FeedbackItem(
+                card_uuid=entry.card,
+                outcome=entry.outcome,
+                accepted_suggestions=[s.id for s in entry.acceptedSuggestions],
+                override_reason_system=_reason(entry, "system"),
+                override_reason_code=_reason(entry, "code"),
+                override_reason_display=_reason(entry, "display"),
+                override_comment=entry.overrideReason.userComment if entry.overrideReason else None,
+                outcome_timestamp=_aware(entry.outcomeTimestamp),
+            )
+            for entry in body.feedback
+        ]
+        stored = await run_in_threadpool(runtime.store.record_feedback, service_id, items)
+        rules = await run_in_threadpool(runtime.store.card_rules, [i.card_uuid for i in items])
+        for item in items:
+            runtime.metrics.feedback.labels(
+                rules.get(item.card_uuid, "unknown"), item.outcome
+            ).inc()
+        log.info("feedback", service=service_id, items=stored)
+        return JSONResponse({"stored": stored})
+
+    return api
+
+
+def _reason(entry: Any, field: str) -> str | None:
+    reason = entry.overrideReason.reason if entry.overrideReason else None
+    value = getattr(reason, field, None) if reason is not None else None
+    return value if isinstance(value, str) and value else None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def _evaluate(
+    runtime: Runtime, service_id: str, hook: str, hook_request: HookRequest, started: float
+) -> Response:
+    settings = runtime.settings
+    pack, engine = runtime.pack, runtime.engine  # one consistent pair for this request
+    context = hook_request.context.model_dump(exclude_none=True)
+    token = hook_request.fhirAuthorization.access_token if hook_request.fhirAuthorization else None
+    key = patient_key(hook_request.context.patientId, settings.patient_key_secret.encode())
+    status_code, outcome = 200, "cards"
+    fired: list[str] = []
+    try:
+        data = await gather(
+            hook_request.prefetch,
+            context=context,
+            fhir_server=hook_request.fhirServer,
+            access_token=token,
+            client=runtime.http,
+            deadline_s=settings.fetch_deadline_s,
+            page_cap=settings.fetch_page_cap,
+            required=REQUIRED_KEYS,
+        )
+    except DataUnavailableError as exc:
+        status_code, outcome = 412, "412"
+        response: Response = operation_outcome(
+            412, "not-found", f"prefetch '{exc.key}' could not be obtained: {exc.reason}", exc.key
+        )
+    except RequestError as exc:
+        status_code, outcome = 400, "400"
+        response = bad_request(exc)
+    else:
+        drafts = _draft_resources(hook_request.context.draftOrders)
+        now = runtime.clock()
+        facts = build_facts(data, now=now, terminology=pack.terminology, draft_orders=drafts)
+        findings = engine.evaluate(facts.facts, hook=hook, now=now, data_status=facts.data_status)
+        issued = build_cards(findings, pack, draft_orders=_by_reference(drafts))
+        fired = sorted({f"{c.rule_id}@{c.rule_version}" for c in issued})
+        outcome = "cards" if issued else "no-cards"
+        for card in issued:
+            runtime.metrics.cards.labels(card.rule_id, card.card["indicator"]).inc()
+        await run_in_threadpool(
+            runtime.store.record_invocation,
+            InvocationRecord(
+                hook_instance=hook_request.hookInstance,
+                service_id=service_id,
+                hook=hook,
+                patient_key=key,
+                rules_fired=fired,
+                pack_hash=pack.pack_hash,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                status_code=200,
+                outcome=outcome,
+            ),
+            [
+                IssuedCardRecord(
+                    card_uuid=c.card["uuid"],
+                    rule_id=c.rule_id,
+                    rule_version=c.rule_version,
+                    finding_key=c.finding_key,
+                )
+                for c in issued
+            ],
+        )
+        response = JSONResponse({"cards": [c.card for c in issued]})
+    elapsed = time.perf_counter() - started
+    runtime.metrics.latency.labels(service_id, str(status_code)).observe(elapsed)
+    log.info(
+        "hook",
+        hook_instance=hook_request.hookInstance,
+        service=service_id,
+        status=status_code,
+        outcome=outcome,
+        rules=fired,
+        pack=pack.pack_hash,
+        ms=round(elapsed * 1000, 2),
+    )
+    return response
+
+
+def _draft_resources(bundle: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not bundle:
+        return []
+    entries = bundle.get("entry")
+    return [
+        e["resource"]
+        for e in (entries if isinstance(entries, list) else [])
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]
+
+
+def _by_reference(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {f"{r.get('resourceType')}/{r.get('id')}": r for r in resources if r.get("id")}

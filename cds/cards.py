@@ -1,0 +1,228 @@
+"""Findings → CDS Hooks cards.
+
+One card per rule per request (several matches of one rule are one message to the clinician;
+the first match by fact id fills the placeholders and every match is kept for the "why").
+Optional elements are omitted, never sent as null, "" , [] or {} (CDS Hooks JSON rule).
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cds.engine import Finding
+from cds.facts import from_day
+from cds.rules.model import GRADE_WORDS, PLACEHOLDER, Card, Indicator, SuggestionAction
+from cds.rules.pack import RulePack
+
+EXTENSION_KEY = "neurosteroid-cds"
+_INDICATOR_ORDER = {Indicator.CRITICAL: 0, Indicator.WARNING: 1, Indicator.INFO: 2}
+_DAY_FIELDS = ("day", "start_day", "episode_start_day", "onset_day")
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    """A card and what produced it (for the audit and card-memory records)."""
+
+    card: dict[str, Any]
+    rule_id: str
+    rule_version: str
+    finding_key: str
+    matches: tuple[Finding, ...]
+
+
+def render_value(field: str, value: Any) -> str:
+    """A fact value as a clinician reads it."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if field in _DAY_FIELDS or field.endswith("_day"):
+            return from_day(value).isoformat()
+        if field.endswith("days_ago") or field.endswith("_days"):
+            return f"{value:.0f}"
+        return (
+            f"{value:.0f}"
+            if value == int(value)
+            else f"{value:.3g}"
+            if value < 10
+            else (f"{value:.1f}".rstrip("0").rstrip("."))
+        )
+    return str(value)
+
+
+def fill(template: str, bindings: Mapping[str, Mapping[str, Any]]) -> str:
+    def replace(match: Any) -> str:
+        name, field = match.groups()
+        fact = bindings.get(name, {})
+        return render_value(field, fact[field]) if field in fact else "unknown"
+
+    return PLACEHOLDER.sub(replace, template)
+
+
+def evidence_words(pack: RulePack, rule_id: str) -> str:
+    rule = pack.by_id[rule_id].rule
+    grades = ", ".join(GRADE_WORDS[g] for g in rule.evidence.grades)
+    quality = rule.evidence.quality.value.replace("-", " ")
+    strength = rule.evidence.strength.value
+    text = f"**Evidence:** {quality} quality ({grades}); {strength} recommendation."
+    if rule.evidence.quality.value in ("low", "very-low"):
+        text += " This is weak evidence: use clinical judgement."
+    if "E" in rule.evidence.grades:
+        text += " This is the project's own expert-opinion proposal, not a published guideline."
+    if rule.evidence.note:
+        text += " " + rule.evidence.note
+    return text
+
+
+def build_cards(
+    findings: Sequence[Finding],
+    pack: RulePack,
+    *,
+    draft_orders: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[IssuedCard]:
+    """Cards for the findings of rules that have a card, most urgent first."""
+    by_rule: dict[str, list[Finding]] = {}
+    for finding in findings:
+        if pack.by_id[finding.rule_id].rule.card is not None:
+            by_rule.setdefault(finding.rule_id, []).append(finding)
+    issued = []
+    for rule_id, matches in by_rule.items():
+        matches.sort(key=lambda f: f.key)
+        issued.append(_card(pack, rule_id, tuple(matches), draft_orders or {}))
+    issued.sort(
+        key=lambda c: (
+            _INDICATOR_ORDER[Indicator(c.card["indicator"])],
+            -pack.by_id[c.rule_id].rule.priority,
+            c.rule_id,
+        )
+    )
+    return issued
+
+
+def _card(
+    pack: RulePack,
+    rule_id: str,
+    matches: tuple[Finding, ...],
+    draft_orders: Mapping[str, Mapping[str, Any]],
+) -> IssuedCard:
+    ir = pack.by_id[rule_id]
+    template = ir.rule.card
+    assert template is not None
+    first = matches[0]
+    detail = fill(template.detail, first.bindings).strip()
+    if len(matches) > 1:
+        detail += f"\n\n({len(matches)} matching combinations in the record.)"
+    for note in first.notes:
+        detail += f"\n\n**Data note:** {note}"
+    detail += "\n\n" + evidence_words(pack, rule_id)
+    source = template.source
+    citation = ir.rule.citations[0] if ir.rule.citations else None
+    card: dict[str, Any] = {
+        "uuid": str(uuid.uuid4()),
+        "summary": fill(template.summary, first.bindings)[:139],
+        "detail": detail,
+        "indicator": template.indicator.value,
+        "source": _source(
+            source.label if source else (citation.label if citation else ir.id),
+            source.url if source and source.url else (citation.url if citation else None),
+        ),
+    }
+    links = [{"label": link.label, "url": link.url, "type": "absolute"} for link in template.links]
+    links += [
+        {"label": f"{c.label} — {c.section}"[:100], "url": c.url, "type": "absolute"}
+        for c in ir.rule.citations
+    ]
+    if links:
+        card["links"] = links
+    suggestions = _suggestions(template, first, draft_orders)
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = template.selection_behavior or "at-most-one"
+    if template.override_reasons:
+        card["overrideReasons"] = [
+            {"system": r.system, "code": r.code, "display": r.display}
+            for r in template.override_reasons
+        ]
+    card["extension"] = {
+        EXTENSION_KEY: {
+            "ruleId": ir.id,
+            "ruleVersion": ir.rule.version,
+            "evidence": {
+                "grades": list(ir.rule.evidence.grades),
+                "quality": ir.rule.evidence.quality.value,
+                "strength": ir.rule.evidence.strength.value,
+            },
+        }
+    }
+    finding_key = ",".join(sorted({str(f["id"]) for m in matches for f in m.bindings.values()}))
+    return IssuedCard(card, ir.id, ir.rule.version, finding_key, matches)
+
+
+def _source(label: str, url: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"label": label}
+    if url:
+        out["url"] = url
+    return out
+
+
+def _suggestions(
+    template: Card, finding: Finding, draft_orders: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    out = []
+    for suggestion in template.suggestions:
+        actions = [a for a in (_action(x, finding, draft_orders) for x in suggestion.actions) if a]
+        if suggestion.actions and not actions:
+            continue  # nothing concrete to suggest for this patient
+        item: dict[str, Any] = {"label": suggestion.label, "uuid": str(uuid.uuid4())}
+        if suggestion.is_recommended:
+            item["isRecommended"] = True
+        if actions:
+            item["actions"] = actions
+        out.append(item)
+    return out
+
+
+def _action(
+    action: SuggestionAction, finding: Finding, draft_orders: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any] | None:
+    out: dict[str, Any] = {
+        "type": action.type,
+        "description": fill(action.description, finding.bindings),
+    }
+    if action.type == "create" and action.resource:
+        out["resource"] = copy.deepcopy(action.resource)
+        return out
+    if action.type == "update" and action.from_binding:
+        fact = finding.bindings.get(action.from_binding, {})
+        original = draft_orders.get(str(fact.get("source_ref", "")))
+        if original is None:
+            return None
+        resource = copy.deepcopy(dict(original))
+        for path, value in (action.set or {}).items():
+            _set_path(resource, path, value)
+        out["resource"] = resource
+        return out
+    return None
+
+
+def _set_path(resource: dict[str, Any], path: str, value: Any) -> None:
+    """Set a dotted path with list indexes (``dosageInstruction.0.doseAndRate.0.doseQuantity``)."""
+    node: Any = resource
+    parts = path.split(".")
+    for i, part in enumerate(parts[:-1]):
+        key: Any = int(part) if part.isdigit() else part
+        nxt_is_index = parts[i + 1].isdigit()
+        if isinstance(node, list):
+            while len(node) <= key:
+                node.append([] if nxt_is_index else {})
+            node = node[key]
+        else:
+            node = node.setdefault(key, [] if nxt_is_index else {})
+    last: Any = int(parts[-1]) if parts[-1].isdigit() else parts[-1]
+    if isinstance(node, list):
+        node[last] = value
+    else:
+        node[last] = value

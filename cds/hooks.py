@@ -1,0 +1,102 @@
+"""CDS Hooks 2.0 request and feedback models (what EHRs send us).
+
+Lenient where real clients differ from the spec (extra fields allowed, the sandbox's
+``overrideReason.reason`` without ``display``), strict where a wrong value would change an answer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SERVICES: dict[str, tuple[str, str, str]] = {
+    # id: (hook, title, description)
+    "neurosteroid-patient-view": (
+        "patient-view",
+        "Neurosteroid risks when a chart is opened",
+        "Warns about DHEA and pregnenolone use without oversight, out-of-range DHEA-S and sex "
+        "hormones, interactions and contraindications of zuranolone, brexanolone and ganaxolone.",
+    ),
+    "neurosteroid-order-select": (
+        "order-select",
+        "Neurosteroid risks of a selected order",
+        "Checks a draft order for zuranolone, brexanolone, ganaxolone, DHEA/prasterone or "
+        "pregnenolone against the patient's medications, conditions, labs and pregnancy status.",
+    ),
+    "neurosteroid-order-sign": (
+        "order-sign",
+        "Neurosteroid risks before an order is signed",
+        "Checks draft orders before signing, as order-select does, for all draft orders at once.",
+    ),
+}
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class FhirAuthorization(_Lenient):
+    access_token: str = Field(min_length=1)
+    token_type: str
+    expires_in: int | None = None
+    scope: str
+    subject: str
+    patient: str | None = None
+
+
+class HookContext(_Lenient):
+    userId: str = Field(min_length=1)  # noqa: N815 - CDS Hooks field names
+    patientId: str = Field(min_length=1)  # noqa: N815
+    encounterId: str | None = None  # noqa: N815
+    selections: list[str] | None = None
+    draftOrders: dict[str, Any] | None = None  # noqa: N815
+
+
+class HookRequest(_Lenient):
+    hook: str
+    hookInstance: str = Field(min_length=1)  # noqa: N815
+    fhirServer: str | None = Field(None, pattern=r"^https?://")  # noqa: N815
+    fhirAuthorization: FhirAuthorization | None = None  # noqa: N815
+    context: HookContext
+    prefetch: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HookRequest:
+        if self.fhirAuthorization is not None and self.fhirServer is None:
+            raise ValueError("fhirServer is required when fhirAuthorization is present")
+        if self.hook in ("order-select", "order-sign"):
+            orders = self.context.draftOrders
+            if not isinstance(orders, dict) or orders.get("resourceType") != "Bundle":
+                raise ValueError(f"context.draftOrders must be a FHIR Bundle for {self.hook}")
+        if self.hook == "order-select" and not self.context.selections:
+            raise ValueError("context.selections is required for order-select")
+        return self
+
+
+class ReasonCoding(_Lenient):
+    code: str | None = None
+    system: str | None = None
+    display: str | None = None
+
+
+class OverrideReason(_Lenient):
+    reason: ReasonCoding | None = None
+    userComment: str | None = None  # noqa: N815
+
+
+class AcceptedSuggestion(_Lenient):
+    id: str
+
+
+class FeedbackEntry(_Lenient):
+    card: str = Field(min_length=1)
+    outcome: Literal["accepted", "overridden"]
+    acceptedSuggestions: list[AcceptedSuggestion] = Field(default_factory=list)  # noqa: N815
+    overrideReason: OverrideReason | None = None  # noqa: N815
+    outcomeTimestamp: datetime  # noqa: N815
+
+
+class FeedbackBody(_Lenient):
+    feedback: list[FeedbackEntry] = Field(min_length=1)

@@ -1,0 +1,52 @@
+"""JSON logs (structlog) and Prometheus metrics. Logs carry hookInstance, service, rule ids and
+versions and timings — never names, ids, values or tokens from the patient's data."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+def configure_logging(level: str = "info") -> None:
+    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        cache_logger_on_first_use=True,
+    )
+
+
+log = structlog.get_logger("cds")
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "cds_request_seconds",
+            "Latency of CDS Hooks service calls",
+            ["service", "status"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+        self.cards = Counter(
+            "cds_cards_total",
+            "Cards returned, per rule",
+            ["rule_id", "indicator"],
+            registry=self.registry,
+        )
+        self.feedback = Counter(
+            "cds_feedback_total",
+            "Feedback items stored, per rule and outcome",
+            ["rule_id", "outcome"],
+            registry=self.registry,
+        )

@@ -1,0 +1,252 @@
+"""The CDS Hooks HTTP API, end to end against a real uvicorn server on localhost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fhir_server import Route, running_fhir_server
+from hookrequests import hook_request, sample, searchset
+from packbuilder import make_pack
+from service import running_service
+
+from cds.rules.pack import load_pack
+from cds.storage import Store
+
+NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+PV = "/cds-services/neurosteroid-patient-view"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    tmp = tmp_path_factory.mktemp("api")
+    pack = load_pack(make_pack(tmp, [], with_mini_rules=True, real_terminology=True))
+    with running_service(tmp, pack=pack, clock=lambda: NOW) as url:
+        yield url, tmp
+
+
+def _no_empty_values(node: Any, where: str = "") -> None:
+    """CDS Hooks: optional elements are omitted, never null, "", [] or {}."""
+    if isinstance(node, dict):
+        assert node, f"empty object at {where}"
+        for key, value in node.items():
+            assert value is not None, f"null at {where}.{key}"
+            assert value != "", f"empty string at {where}.{key}"
+            _no_empty_values(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        assert node, f"empty list at {where}"
+        for i, value in enumerate(node):
+            _no_empty_values(value, f"{where}[{i}]")
+
+
+def test_discovery_lists_the_three_services(service: tuple[str, Path]) -> None:
+    url, _ = service
+    body = httpx.get(f"{url}/cds-services").json()
+    assert {(s["id"], s["hook"]) for s in body["services"]} == {
+        ("neurosteroid-patient-view", "patient-view"),
+        ("neurosteroid-order-select", "order-select"),
+        ("neurosteroid-order-sign", "order-sign"),
+    }
+    for svc in body["services"]:
+        assert svc["title"]
+        assert svc["description"]
+        assert svc["prefetch"]["patient"] == "Patient/{{context.patientId}}"
+    _no_empty_values(body)
+
+
+def test_patient_view_returns_cards_that_follow_the_spec(service: tuple[str, Path]) -> None:
+    url, _ = service
+    response = httpx.post(
+        f"{url}{PV}", json=hook_request("patient-view", sample("dhea-ssri-woman"))
+    )
+    assert response.status_code == 200, response.text
+    cards = response.json()["cards"]
+    by_rule = {c["extension"]["neurosteroid-cds"]["ruleId"]: c for c in cards}
+    assert set(by_rule) == {"dhea-unsupervised", "dhea-s-high"}
+    high = by_rule["dhea-s-high"]
+    assert high["indicator"] == "warning"
+    assert "410" in high["summary"]
+    assert "256" in high["summary"]
+    assert cards[0] is high or cards[0]["indicator"] == "warning"  # most urgent first
+    for card in cards:
+        assert len(card["summary"]) < 140
+        assert card["source"]["label"]
+        assert card["uuid"]
+        assert "**Evidence:**" in card["detail"]
+        assert card["extension"]["neurosteroid-cds"]["ruleVersion"] == "1.0.0"
+        _no_empty_values(card)
+
+
+def test_a_patient_with_nothing_to_flag_gets_an_empty_card_list(
+    service: tuple[str, Path],
+) -> None:
+    url, _ = service
+    body = hook_request("patient-view", sample("normal-nothing-to-flag"))
+    response = httpx.post(f"{url}{PV}", json=body)
+    assert response.json() == {"cards": []}
+
+
+@pytest.mark.parametrize(
+    ("body", "expression"),
+    [
+        ({"hook": "patient-view", "hookInstance": "x"}, "context"),
+        (
+            {"hook": "patient-view", "hookInstance": "x", "context": {"userId": "P/1"}},
+            "context.patientId",
+        ),
+        (
+            {
+                "hook": "order-sign",
+                "hookInstance": "x",
+                "context": {"userId": "P/1", "patientId": "1"},
+            },
+            None,
+        ),
+    ],
+)
+def test_malformed_requests_get_400_naming_the_field(
+    service: tuple[str, Path], body: dict[str, Any], expression: str | None
+) -> None:
+    url, _ = service
+    response = httpx.post(f"{url}{PV}", json=body)
+    assert response.status_code == 400
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    if expression:
+        assert outcome["issue"][0]["expression"] == [expression]
+
+
+def test_not_json_is_a_400_and_unknown_service_a_404(service: tuple[str, Path]) -> None:
+    url, _ = service
+    response = httpx.post(
+        f"{url}{PV}", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["resourceType"] == "OperationOutcome"
+    missing = httpx.post(f"{url}/cds-services/nope", json={})
+    assert missing.status_code == 404
+    assert missing.json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_body_over_the_limit_is_a_413(service: tuple[str, Path]) -> None:
+    url, _ = service
+    response = httpx.post(f"{url}{PV}", content=b"x" * (1_048_576 + 1))
+    assert response.status_code == 413
+    assert response.json()["issue"][0]["code"] == "too-long"
+
+
+def test_no_patient_and_no_fhir_server_is_a_412(service: tuple[str, Path]) -> None:
+    url, _ = service
+    body = hook_request("patient-view", sample("dhea-ssri-woman"), prefetch=False)
+    response = httpx.post(f"{url}{PV}", json=body)
+    assert response.status_code == 412
+    assert "patient" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_missing_prefetch_is_fetched_from_the_fhir_server(service: tuple[str, Path]) -> None:
+    url, _ = service
+    bundle = sample("dhea-ssri-woman")
+    body = hook_request("patient-view", bundle)
+    patient = body["prefetch"].pop("patient")
+    labs = body["prefetch"].pop("labs")
+    routes = {
+        f"Patient/{patient['id']}": Route.json(patient),
+        "Observation": Route.json(labs),
+    }
+    with running_fhir_server(routes) as fhir:
+        body["fhirServer"] = fhir.base_url
+        body["fhirAuthorization"] = {
+            "access_token": "secret-token",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "cds-service",
+        }
+        response = httpx.post(f"{url}{PV}", json=body)
+        assert response.status_code == 200, response.text
+        rules = {c["extension"]["neurosteroid-cds"]["ruleId"] for c in response.json()["cards"]}
+        assert "dhea-s-high" in rules
+        assert all(r.authorization == "Bearer secret-token" for r in fhir.requests)
+
+
+def test_feedback_is_stored_with_the_rule_of_the_card(service: tuple[str, Path]) -> None:
+    url, tmp = service
+    cards = httpx.post(
+        f"{url}{PV}", json=hook_request("patient-view", sample("dhea-ssri-woman"))
+    ).json()["cards"]
+    accepted, overridden = cards[0], cards[1]
+    feedback = {
+        "feedback": [
+            {
+                "card": accepted["uuid"],
+                "outcome": "accepted",
+                "outcomeTimestamp": "2026-11-29T09:01:00Z",
+            },
+            {
+                "card": overridden["uuid"],
+                "outcome": "overridden",
+                "overrideReason": {
+                    "reason": {"code": "patient-informed", "system": "https://example.org/reasons"},
+                    "userComment": "discussed",
+                },
+                "outcomeTimestamp": "2026-11-29T09:02:00Z",
+            },
+        ]
+    }
+    response = httpx.post(f"{url}{PV}/feedback", json=feedback)
+    assert response.status_code == 200, response.text
+    store = Store(f"sqlite:///{tmp / 'cds.db'}")
+    stats = {s.rule_id: s for s in store.rule_stats(NOW.replace(year=2020), datetime.now(UTC))}
+    rule_a = accepted["extension"]["neurosteroid-cds"]["ruleId"]
+    rule_o = overridden["extension"]["neurosteroid-cds"]["ruleId"]
+    assert stats[rule_a].accepted >= 1
+    assert stats[rule_o].overridden >= 1
+    metrics = httpx.get(f"{url}/metrics").text
+    assert f'cds_feedback_total{{outcome="overridden",rule_id="{rule_o}"}}' in metrics
+
+
+def test_bad_feedback_is_a_400(service: tuple[str, Path]) -> None:
+    url, _ = service
+    response = httpx.post(
+        f"{url}{PV}/feedback", json={"feedback": [{"card": "x", "outcome": "maybe"}]}
+    )
+    assert response.status_code == 400
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_operations_endpoints(service: tuple[str, Path]) -> None:
+    url, _ = service
+    assert httpx.get(f"{url}/livez").json() == {"status": "ok"}
+    ready = httpx.get(f"{url}/readyz").json()
+    assert "dhea-s-high@1.0.0" in ready["pack"]["rules"]
+    assert len(ready["pack"]["hash"]) == 16
+    assert "cds_request_seconds" in httpx.get(f"{url}/metrics").text
+    assert httpx.get(f"{url}/openapi.json").status_code == 200
+    assert httpx.get(f"{url}/docs").status_code == 200
+
+
+def test_cors_preflight_on_cds_endpoints(service: tuple[str, Path]) -> None:
+    url, _ = service
+    response = httpx.options(
+        f"{url}{PV}",
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] in ("*", "https://sandbox.cds-hooks.org")
+
+
+def test_auth_off_is_announced_on_every_response(service: tuple[str, Path]) -> None:
+    url, _ = service
+    assert "X-CDS-Auth-Warning" in httpx.get(f"{url}/livez").headers
+
+
+def test_unused_fixture_helpers_stay_importable() -> None:
+    assert searchset([])["total"] == 0

@@ -1,0 +1,252 @@
+"""gather(): prefetch + FHIR fetch → PatientData, against the real fake HTTP server."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fhir_server import Route, running_fhir_server, searchset
+
+from cds.context.prefetch import (
+    PREFETCH_CATEGORY,
+    PREFETCH_TEMPLATES,
+    gather,
+    lab_codes,
+    observation_codes,
+    prefetch_templates,
+)
+from cds.errors import DataUnavailableError
+from cds.facts import DATA_KEYS, DataStatus
+from cds.fhir.fetch import make_fhir_client
+from cds.fhir.templates import prefetch_template_problems, render_prefetch_template
+from cds.rules.pack import load_terminology
+from cds.rules.problems import Problem
+
+TOKEN = "s3cr3t-access-token-XYZ"
+CONTEXT = {"userId": "Practitioner/9", "patientId": "123"}
+PATIENT = {"resourceType": "Patient", "id": "123", "gender": "female"}
+CONDITION = {"resourceType": "Condition", "id": "c1"}
+LAB = {"resourceType": "Observation", "id": "o1"}
+OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "x"}]}
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with make_fhir_client() as fhir_client:
+        yield fhir_client
+
+
+def _route(key: str) -> str:
+    return render_prefetch_template(PREFETCH_TEMPLATES[key], CONTEXT)
+
+
+def _nulls(**values: Any) -> dict[str, Any]:
+    prefetch: dict[str, Any] = dict.fromkeys(PREFETCH_TEMPLATES)
+    prefetch["patient"] = PATIENT
+    prefetch.update(values)
+    return prefetch
+
+
+async def _gather(client: httpx.AsyncClient, prefetch: dict[str, Any] | None,
+                  fhir_server: str | None, **kw: Any) -> Any:  # fmt: skip
+    kw.setdefault("deadline_s", 2.0)
+    kw.setdefault("page_cap", 5)
+    kw.setdefault("required", set())
+    return await gather(prefetch, context=CONTEXT, fhir_server=fhir_server, access_token=TOKEN,
+                        client=client, **kw)  # fmt: skip
+
+
+# --- templates ----------------------------------------------------------------------------------
+
+
+def test_templates_are_valid_cds_hooks_2() -> None:
+    fields = {"userId", "patientId", "encounterId", "selections", "draftOrders"}
+    for template in prefetch_templates("order-sign").values():
+        assert prefetch_template_problems(template, context_fields=fields) == []
+    assert set(PREFETCH_CATEGORY) == set(PREFETCH_TEMPLATES)
+    assert set(PREFETCH_CATEGORY.values()) == set(DATA_KEYS)
+
+
+def test_templates_ask_for_every_lab_and_observation_code() -> None:
+    problems: list[Problem] = []
+    terminology = load_terminology(Path(__file__).resolve().parent.parent / "rules", problems)
+    wanted: dict[str, set[str]] = {"lab": set(), "observation": set()}
+    for vs in terminology.valuesets.values():
+        if vs.kind in wanted:
+            wanted[vs.kind] |= {
+                f"{c.system}|{c.code}" for c in vs.codes if not c.system.startswith("urn:")
+            }
+    assert wanted["lab"] == set(lab_codes())
+    assert wanted["observation"] == set(observation_codes())
+
+
+# --- the three prefetch cases -------------------------------------------------------------------
+
+
+async def test_all_prefetched_needs_no_server(client: httpx.AsyncClient) -> None:
+    prefetch = _nulls(conditions=searchset([CONDITION, {"resourceType": "Practitioner",
+                                                        "id": "x"}]))  # fmt: skip
+    data = await _gather(client, prefetch, None)
+    assert data.patient == PATIENT
+    assert data.conditions == [CONDITION]  # the Practitioner the client added is dropped
+    assert data.status == dict.fromkeys(DATA_KEYS, DataStatus.COMPLETE)
+
+
+async def test_missing_key_is_fetched(client: httpx.AsyncClient) -> None:
+    prefetch = _nulls()
+    del prefetch["conditions"]
+    with running_fhir_server({_route("conditions"): Route.bundle([CONDITION])}) as fake:
+        data = await _gather(client, prefetch, fake.base_url)
+    assert data.conditions == [CONDITION]
+    assert data.status["conditions"] is DataStatus.COMPLETE
+    assert [r.path for r in fake.requests] == ["Condition"]
+    assert fake.requests[0].authorization == f"Bearer {TOKEN}"
+    assert fake.requests[0].query["patient"] == "123"
+
+
+async def test_no_prefetch_at_all_fetches_everything(client: httpx.AsyncClient) -> None:
+    routes = {
+        "Patient/123": Route.json(PATIENT),
+        _route("labs"): Route.bundle([LAB, {"resourceType": "Specimen", "id": "s"}]),
+        "Observation": Route.bundle([]),
+        "QuestionnaireResponse": Route.bundle([]),
+        "MedicationRequest": Route.bundle([]),
+        "MedicationStatement": Route.bundle([]),
+        "Condition": Route.bundle([CONDITION]),
+    }
+    with running_fhir_server(routes) as fake:
+        data = await _gather(client, None, fake.base_url)
+    assert data.patient == PATIENT
+    assert [r["id"] for r in data.labs] == ["o1", "s"]
+    assert data.status == dict.fromkeys(DATA_KEYS, DataStatus.COMPLETE)
+    assert len(fake.requests) == len(PREFETCH_TEMPLATES)
+
+
+async def test_null_key_means_no_data(client: httpx.AsyncClient) -> None:
+    with running_fhir_server({}) as fake:
+        data = await _gather(client, _nulls(), fake.base_url)
+    assert data.conditions == []
+    assert data.labs == []
+    assert data.status["conditions"] is DataStatus.COMPLETE
+    assert fake.requests == []
+
+
+async def test_operation_outcome_key_is_refetched(client: httpx.AsyncClient) -> None:
+    prefetch = _nulls(labs=OUTCOME)
+    with running_fhir_server({_route("labs"): Route.bundle([LAB])}) as fake:
+        data = await _gather(client, prefetch, fake.base_url)
+    assert data.labs == [LAB]
+    assert data.status["labs"] is DataStatus.COMPLETE
+    assert [r.path for r in fake.requests] == ["Observation"]
+
+
+async def test_operation_outcome_without_server_is_unavailable(
+    client: httpx.AsyncClient,
+) -> None:
+    data = await _gather(client, _nulls(labs=OUTCOME), None)
+    assert data.status["labs"] is DataStatus.UNAVAILABLE
+    with pytest.raises(DataUnavailableError) as info:
+        await _gather(client, _nulls(labs=OUTCOME), None, required={"labs"})
+    assert info.value.key == "labs"
+
+
+async def test_required_key_failing_raises(client: httpx.AsyncClient) -> None:
+    prefetch = _nulls()
+    del prefetch["patient"]
+    with running_fhir_server({"Patient/123": Route.status(500)}) as fake:
+        with pytest.raises(DataUnavailableError) as info:
+            await _gather(client, prefetch, fake.base_url, required={"patient"})
+        data = await _gather(client, prefetch, fake.base_url)
+    assert info.value.key == "patient"
+    assert "500" in info.value.reason
+    assert data.status["patient"] is DataStatus.UNAVAILABLE
+    assert data.patient is None
+
+
+async def test_required_category_covers_its_keys(client: httpx.AsyncClient) -> None:
+    prefetch = _nulls(medicationStatements=OUTCOME)
+    with pytest.raises(DataUnavailableError) as info:
+        await _gather(client, prefetch, None, required={"medications"})
+    assert info.value.key == "medicationStatements"
+
+
+async def test_deadline_is_respected(client: httpx.AsyncClient) -> None:
+    prefetch = _nulls()
+    del prefetch["conditions"]
+    del prefetch["labs"]
+    routes = {_route("conditions"): Route.slow(5.0), _route("labs"): Route.bundle([LAB])}
+    with running_fhir_server(routes) as fake:
+        started = time.monotonic()
+        data = await _gather(client, prefetch, fake.base_url, deadline_s=0.3)
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.5
+    assert data.status["conditions"] is DataStatus.UNAVAILABLE
+    assert data.labs == [LAB]
+    assert data.status["labs"] is DataStatus.COMPLETE
+
+
+async def test_paging_cut_short_is_incomplete(client: httpx.AsyncClient) -> None:
+    prefetch = _nulls()
+    del prefetch["medicationRequests"]
+    with running_fhir_server({"MedicationRequest": Route.endless()}) as fake:
+        data = await _gather(client, prefetch, fake.base_url, page_cap=2)
+    assert data.status["medications"] is DataStatus.INCOMPLETE
+    assert len(fake.requests) == 2
+
+
+async def test_paged_prefetch_bundle_is_followed(client: httpx.AsyncClient) -> None:
+    with running_fhir_server(
+        {"Condition": Route.json(searchset([{**CONDITION, "id": "c2"}]))}
+    ) as fake:
+        first = searchset([CONDITION], next_url=f"{fake.base_url}/Condition?patient=123&_page=2")
+        data = await _gather(client, _nulls(conditions=first), fake.base_url)
+    assert [c["id"] for c in data.conditions] == ["c1", "c2"]
+    assert data.status["conditions"] is DataStatus.COMPLETE
+
+
+async def test_paged_prefetch_bundle_without_server_is_incomplete(
+    client: httpx.AsyncClient,
+) -> None:
+    first = searchset([CONDITION], next_url="https://ehr.example/fhir/Condition?page=2")
+    data = await _gather(client, _nulls(conditions=first), None)
+    assert data.conditions == [CONDITION]
+    assert data.status["conditions"] is DataStatus.INCOMPLETE
+
+
+async def test_missing_key_without_server_is_unavailable(client: httpx.AsyncClient) -> None:
+    prefetch = _nulls()
+    del prefetch["conditions"]
+    data = await _gather(client, prefetch, None)
+    assert data.status["conditions"] is DataStatus.UNAVAILABLE
+
+
+async def test_another_patients_record_is_dropped(client: httpx.AsyncClient) -> None:
+    data = await _gather(client, _nulls(patient={"resourceType": "Patient", "id": "999"}), None)
+    assert data.patient is None
+
+
+async def test_no_token_or_url_in_logs(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    prefetch = _nulls()
+    del prefetch["conditions"]
+    with running_fhir_server({"Condition": Route.status(503)}) as fake:
+        await _gather(client, prefetch, fake.base_url)
+    text = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
+    assert "conditions" in text
+    assert TOKEN not in text
+    assert fake.base_url not in text
+    assert "123" not in text
