@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,15 +20,17 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from cds.auth import TokenValidator
-from cds.cards import build_cards
+from cds.cards import IssuedCard, build_cards
 from cds.context.normalise import build_facts
 from cds.context.prefetch import gather, prefetch_templates
 from cds.engine import RuleEngine
 from cds.errors import AuthError, DataUnavailableError, RequestError
+from cds.facts import EPOCH
 from cds.hooks import SERVICES, FeedbackBody, HookRequest
 from cds.observability import Metrics, log
 from cds.outcome import operation_outcome
 from cds.privacy import patient_key
+from cds.rules.durations import duration_days
 from cds.rules.pack import RulePack
 from cds.settings import Settings
 from cds.storage import FeedbackItem, InvocationRecord, IssuedCardRecord, Store
@@ -205,6 +207,7 @@ async def _evaluate(
         facts = build_facts(data, now=now, terminology=pack.terminology, draft_orders=drafts)
         findings = engine.evaluate(facts.facts, hook=hook, now=now, data_status=facts.data_status)
         issued = build_cards(findings, pack, draft_orders=_by_reference(drafts))
+        issued = await run_in_threadpool(_remembered, runtime, pack, issued, key, now)
         fired = sorted({f"{c.rule_id}@{c.rule_version}" for c in issued})
         outcome = "cards" if issued else "no-cards"
         for card in issued:
@@ -246,6 +249,28 @@ async def _evaluate(
         ms=round(elapsed * 1000, 2),
     )
     return response
+
+
+def _remembered(
+    runtime: Runtime, pack: RulePack, issued: list[IssuedCard], key: str, now: datetime
+) -> list[IssuedCard]:
+    """Drop cards that card memory silences (feedback already given), and replace raw finding
+    keys by keyed hashes (they hold resource ids, which may embed patient ids)."""
+    secret = runtime.settings.patient_key_secret.encode()
+    kept = []
+    for card in issued:
+        hashed = replace(card, finding_key=patient_key(card.finding_key, secret))
+        memory = pack.by_id[card.rule_id].rule.memory
+        if memory is not None:
+            window = memory.quiet_after_feedback
+            since = now - timedelta(days=duration_days(window)) if window else EPOCH
+            previous = runtime.store.feedback_for(key, card.rule_id, since)
+            if window and previous:
+                continue
+            if memory.once_per and any(f.finding_key == hashed.finding_key for f in previous):
+                continue
+        kept.append(hashed)
+    return kept
 
 
 def _draft_resources(bundle: dict[str, Any] | None) -> list[dict[str, Any]]:

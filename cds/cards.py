@@ -157,7 +157,11 @@ def _card(
             },
         }
     }
-    finding_key = ",".join(sorted({str(f["id"]) for m in matches for f in m.bindings.values()}))
+    memory = ir.rule.memory
+    keyed = memory.once_per if memory and memory.once_per else list(first.bindings)
+    finding_key = ",".join(
+        sorted({str(m.bindings[b]["id"]) for m in matches for b in keyed if b in m.bindings})
+    )
     return IssuedCard(card, ir.id, ir.rule.version, finding_key, matches)
 
 

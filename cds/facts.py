@@ -168,6 +168,22 @@ class ObservationFact(Fact):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OrderFact(Fact):
+    """A lab or procedure order (ServiceRequest): a draft being placed, or one on record."""
+
+    fact_type: ClassVar[str] = "order"
+    concept: str = _f(Kind.TEXT, "What is ordered (lab concept, procedure)", max_len=32)
+    display: str = _f(Kind.TEXT, "What the order calls it", max_len=40)
+    draft: bool = _f(Kind.FLAG, "A draft order from the hook's draftOrders")
+    status: str = _f(Kind.TEXT, "FHIR status", max_len=16)
+    specimen: str = _f(
+        Kind.TEXT, "Specimen kind", choices=("serum", "saliva", "urine", "other", "unknown")
+    )
+    day: float = _f(Kind.DAY, "Authored date")
+    days_ago: float = _f(Kind.DAYS, "Days since it was authored")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DerivedFact(Fact):
     """A fact a rule derived (forward chaining). Its fields are declared by the deriving rule."""
 
@@ -182,6 +198,7 @@ FACT_CLASSES: dict[str, type[Fact]] = {
     "medication": MedicationFact,
     "condition": ConditionFact,
     "observation": ObservationFact,
+    "order": OrderFact,
 }
 COMMON_FIELDS: dict[str, FieldSpec] = {
     "id": FieldSpec(Kind.TEXT, "Request-unique fact id", max_len=40),

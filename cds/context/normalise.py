@@ -72,6 +72,7 @@ from cds.facts import (
     LabFact,
     MedicationFact,
     ObservationFact,
+    OrderFact,
     PatientFact,
 )
 from cds.rules.terminology import CodeInfo, LabConcept, Terminology
@@ -243,7 +244,7 @@ class PatientData:
                 self.patient = resource
             return True
         target = category if category in ("labs", "observations") else None
-        if rtype in ("Observation", "Specimen", "QuestionnaireResponse"):
+        if rtype in ("Observation", "Specimen", "QuestionnaireResponse", "ServiceRequest"):
             (self.labs if target == "labs" else self.observations).append(resource)
         elif rtype in ("MedicationRequest", "MedicationStatement", "Medication"):
             self.medications.append(resource)
@@ -695,6 +696,46 @@ class _Builder:
         if analyte is None:
             return None
         return self.vocab.code(*_SALIVARY_CODES[analyte])
+
+    def order(self, resource: Json, ref: str, *, draft_id: str | None = None) -> None:
+        """A ServiceRequest (lab order): coded via value sets, or by text (e.g. allopregnanolone,
+        which has no LOINC)."""
+        status = _str(resource.get("status")) or "unknown"
+        if draft_id is None and status not in ("active", "on-hold", "draft", "completed"):
+            self.skip(ref, f"order status {status}")
+            return
+        code = resource.get("code")
+        info = self.vocab.lookup(_codes(code))
+        texts = _texts(code)
+        if info is None:
+            matched = next((m for t in texts if (m := self.terminology.match_text(t))), None)
+            if matched is not None:
+                info = self.vocab.code(matched.system, matched.code)
+        if info is None or not info.valuesets:
+            self.skip(ref, "order not used by any rule")
+            return
+        lab = self.vocab.lab(info)
+        saliva = self._saliva_text(texts) or any(
+            "saliva" in t.lower() for t in _texts(_obj(resource).get("specimen"))
+        )
+        day = _day(resource.get("authoredOn")) if draft_id is None else self.now
+        if day is None:
+            day = self.now
+        concept = lab.concept if lab else (info.concept or info.valuesets[0])
+        self.facts.append(
+            OrderFact(
+                id=draft_id or f"order:{ref}",
+                source_ref=ref,
+                valuesets=info.valuesets,
+                concept=concept,
+                display=_display(code, concept)[:40],
+                draft=draft_id is not None,
+                status="draft" if draft_id else status,
+                specimen="saliva" if saliva else ("serum" if lab else "unknown"),
+                day=day,
+                days_ago=self.now - day,
+            )
+        )
 
     def _effective(self, resource: Json) -> float | None:
         day = _day(resource.get("effectiveDateTime"))
@@ -1412,14 +1453,19 @@ def build_facts(
                     builder.medication(resource, ref)
             elif rtype == "QuestionnaireResponse":
                 builder.questionnaire(resource, ref)
+            elif rtype == "ServiceRequest":
+                builder.order(resource, ref)
             else:
                 builder.skip(ref, "not used by any rule")
         except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as exc:
             builder.skip(ref, f"unusable resource ({type(exc).__name__})")
     for number, resource in enumerate(drafts):
         ref = _ref_of(resource)
+        if resource.get("resourceType") == "ServiceRequest":
+            builder.order(resource, ref, draft_id=f"draft:{number}")
+            continue
         if resource.get("resourceType") != "MedicationRequest":
-            builder.skip(ref, f"draft {resource.get('resourceType')}: no fact type for it yet")
+            builder.skip(ref, f"draft {resource.get('resourceType')}: no fact type for it")
             continue
         try:
             builder.medication(resource, ref, draft_id=f"draft:{number}")

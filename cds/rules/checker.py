@@ -30,6 +30,7 @@ WITHIN_FIELD = {
     "observation": "days_ago",
     "condition": "onset_days_ago",
     "medication": "start_days_ago",
+    "order": "days_ago",
 }
 _QUANTITY = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([^\s\d].*)$")
 _FACT_TYPES = (*FACT_CLASSES, "derived")

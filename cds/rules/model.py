@@ -21,7 +21,7 @@ IsoDuration = Annotated[str, StringConstraints(pattern=r"^-?P(\d+Y)?(\d+M)?(\d+W
 
 HOOKS = ("patient-view", "order-select", "order-sign")
 Hook = Literal["patient-view", "order-select", "order-sign"]
-FactType = Literal["patient", "lab", "medication", "condition", "observation", "derived"]
+FactType = Literal["patient", "lab", "medication", "condition", "observation", "order", "derived"]
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "exists")
 
 
