@@ -21,10 +21,11 @@ from pydantic import ValidationError
 
 from cds.auth import TokenValidator
 from cds.cards import IssuedCard, build_cards
-from cds.context.normalise import build_facts
+from cds.context.normalise import PatientData, build_facts
 from cds.context.prefetch import gather, prefetch_templates
 from cds.engine import RuleEngine
 from cds.errors import AuthError, DataUnavailableError, RequestError
+from cds.explain import explain
 from cds.facts import EPOCH
 from cds.hooks import SERVICES, FeedbackBody, HookRequest
 from cds.observability import Metrics, log
@@ -125,6 +126,21 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
             )
         return await _evaluate(runtime, service_id, hook, hook_request, started)
 
+    @api.post("/explain/{service_id}", tags=["workbench"])
+    async def explain_service(service_id: str, request: Request) -> Response:
+        """Like a service call, but answers with the explanation (facts, matches, near misses)
+        beside the cards. For the sandbox and informaticists; nothing is stored."""
+        runtime = runtime_of(request)
+        if service_id not in SERVICES:
+            return operation_outcome(404, "not-found", f"no CDS service '{service_id}'")
+        if (refused := await authorise(request, runtime)) is not None:
+            return refused
+        try:
+            hook_request = HookRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            return bad_request(exc)
+        return await explain_request(runtime, SERVICES[service_id][0], hook_request)
+
     @api.post("/cds-services/{service_id}/feedback", tags=["cds-hooks"])
     async def feedback(service_id: str, request: Request) -> Response:
         """Store feedback on cards (accepted / overridden, suggestions, override reasons)."""
@@ -172,32 +188,68 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+async def _patient_data(runtime: Runtime, hook_request: HookRequest) -> PatientData:
+    """The request's patient data, from its prefetch and (for what is missing) the FHIR server.
+    Raises DataUnavailableError (→ 412) or RequestError (→ 400)."""
+    settings = runtime.settings
+    token = hook_request.fhirAuthorization.access_token if hook_request.fhirAuthorization else None
+    return await gather(
+        hook_request.prefetch,
+        context=hook_request.context.model_dump(exclude_none=True),
+        fhir_server=hook_request.fhirServer,
+        access_token=token,
+        client=runtime.http,
+        deadline_s=settings.fetch_deadline_s,
+        page_cap=settings.fetch_page_cap,
+        required=REQUIRED_KEYS,
+    )
+
+
+def unavailable(exc: DataUnavailableError) -> Response:
+    return operation_outcome(
+        412, "not-found", f"prefetch '{exc.key}' could not be obtained: {exc.reason}", exc.key
+    )
+
+
+async def explain_request(runtime: Runtime, hook: str, hook_request: HookRequest) -> Response:
+    """Facts built (and resources skipped), rules fired with the facts they matched, rules that
+    came close, and the cards: what the sandbox's "why" panel shows. Nothing is stored."""
+    pack, engine = runtime.pack, runtime.engine
+    try:
+        data = await _patient_data(runtime, hook_request)
+    except DataUnavailableError as exc:
+        return unavailable(exc)
+    except RequestError as exc:
+        return bad_request(exc)
+    drafts = _draft_resources(hook_request.context.draftOrders)
+    now = runtime.clock()
+    facts = build_facts(data, now=now, terminology=pack.terminology, draft_orders=drafts)
+    explanation = explain(engine, facts, hook=hook, now=now)
+    cards = build_cards(
+        explanation.findings,
+        pack,
+        draft_orders=_by_reference(drafts),
+        patient_ref=f"Patient/{hook_request.context.patientId}",
+    )
+    body = explanation.as_json()
+    body["cards"] = [c.card for c in cards]
+    body["now"] = now.isoformat()
+    return JSONResponse(body)
+
+
 async def _evaluate(
     runtime: Runtime, service_id: str, hook: str, hook_request: HookRequest, started: float
 ) -> Response:
     settings = runtime.settings
     pack, engine = runtime.pack, runtime.engine  # one consistent pair for this request
-    context = hook_request.context.model_dump(exclude_none=True)
-    token = hook_request.fhirAuthorization.access_token if hook_request.fhirAuthorization else None
     key = patient_key(hook_request.context.patientId, settings.patient_key_secret.encode())
     status_code, outcome = 200, "cards"
     fired: list[str] = []
     try:
-        data = await gather(
-            hook_request.prefetch,
-            context=context,
-            fhir_server=hook_request.fhirServer,
-            access_token=token,
-            client=runtime.http,
-            deadline_s=settings.fetch_deadline_s,
-            page_cap=settings.fetch_page_cap,
-            required=REQUIRED_KEYS,
-        )
+        data = await _patient_data(runtime, hook_request)
     except DataUnavailableError as exc:
         status_code, outcome = 412, "412"
-        response: Response = operation_outcome(
-            412, "not-found", f"prefetch '{exc.key}' could not be obtained: {exc.reason}", exc.key
-        )
+        response: Response = unavailable(exc)
     except RequestError as exc:
         status_code, outcome = 400, "400"
         response = bad_request(exc)
@@ -206,7 +258,12 @@ async def _evaluate(
         now = runtime.clock()
         facts = build_facts(data, now=now, terminology=pack.terminology, draft_orders=drafts)
         findings = engine.evaluate(facts.facts, hook=hook, now=now, data_status=facts.data_status)
-        issued = build_cards(findings, pack, draft_orders=_by_reference(drafts))
+        issued = build_cards(
+            findings,
+            pack,
+            draft_orders=_by_reference(drafts),
+            patient_ref=f"Patient/{hook_request.context.patientId}",
+        )
         issued = await run_in_threadpool(_remembered, runtime, pack, issued, key, now)
         fired = sorted({f"{c.rule_id}@{c.rule_version}" for c in issued})
         outcome = "cards" if issued else "no-cards"

@@ -39,7 +39,7 @@ def render_value(field: str, value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        if field in _DAY_FIELDS or field.endswith("_day"):
+        if field in _DAY_FIELDS:
             return from_day(value).isoformat()
         if field.endswith("days_ago") or field.endswith("_days"):
             return f"{value:.0f}"
@@ -82,6 +82,7 @@ def build_cards(
     pack: RulePack,
     *,
     draft_orders: Mapping[str, Mapping[str, Any]] | None = None,
+    patient_ref: str | None = None,
 ) -> list[IssuedCard]:
     """Cards for the findings of rules that have a card, most urgent first."""
     by_rule: dict[str, list[Finding]] = {}
@@ -91,7 +92,7 @@ def build_cards(
     issued = []
     for rule_id, matches in by_rule.items():
         matches.sort(key=lambda f: f.key)
-        issued.append(_card(pack, rule_id, tuple(matches), draft_orders or {}))
+        issued.append(_card(pack, rule_id, tuple(matches), draft_orders or {}, patient_ref))
     issued.sort(
         key=lambda c: (
             _INDICATOR_ORDER[Indicator(c.card["indicator"])],
@@ -107,6 +108,7 @@ def _card(
     rule_id: str,
     matches: tuple[Finding, ...],
     draft_orders: Mapping[str, Mapping[str, Any]],
+    patient_ref: str | None,
 ) -> IssuedCard:
     ir = pack.by_id[rule_id]
     template = ir.rule.card
@@ -137,7 +139,7 @@ def _card(
     ]
     if links:
         card["links"] = links
-    suggestions = _suggestions(template, first, draft_orders)
+    suggestions = _suggestions(template, first, draft_orders, patient_ref)
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = template.selection_behavior or "at-most-one"
@@ -173,11 +175,18 @@ def _source(label: str, url: str | None) -> dict[str, Any]:
 
 
 def _suggestions(
-    template: Card, finding: Finding, draft_orders: Mapping[str, Mapping[str, Any]]
+    template: Card,
+    finding: Finding,
+    draft_orders: Mapping[str, Mapping[str, Any]],
+    patient_ref: str | None,
 ) -> list[dict[str, Any]]:
     out = []
     for suggestion in template.suggestions:
-        actions = [a for a in (_action(x, finding, draft_orders) for x in suggestion.actions) if a]
+        actions = [
+            a
+            for a in (_action(x, finding, draft_orders, patient_ref) for x in suggestion.actions)
+            if a
+        ]
         if suggestion.actions and not actions:
             continue  # nothing concrete to suggest for this patient
         item: dict[str, Any] = {"label": suggestion.label, "uuid": str(uuid.uuid4())}
@@ -190,14 +199,25 @@ def _suggestions(
 
 
 def _action(
-    action: SuggestionAction, finding: Finding, draft_orders: Mapping[str, Mapping[str, Any]]
+    action: SuggestionAction,
+    finding: Finding,
+    draft_orders: Mapping[str, Mapping[str, Any]],
+    patient_ref: str | None,
 ) -> dict[str, Any] | None:
     out: dict[str, Any] = {
         "type": action.type,
         "description": fill(action.description, finding.bindings),
     }
     if action.type == "create" and action.resource:
-        out["resource"] = copy.deepcopy(action.resource)
+        resource = copy.deepcopy(action.resource)
+        if (
+            patient_ref
+            and "subject" not in resource
+            and resource.get("resourceType")
+            in ("ServiceRequest", "MedicationRequest", "QuestionnaireResponse", "Task")
+        ):
+            resource["subject"] = {"reference": patient_ref}
+        out["resource"] = resource
         return out
     if action.type == "update" and action.from_binding:
         fact = finding.bindings.get(action.from_binding, {})

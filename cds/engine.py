@@ -39,7 +39,7 @@ import durable_rules_engine as _dre
 
 from cds.errors import EngineError
 from cds.facts import DataStatus, Fact, engine_view, valueset_flag
-from cds.rules.compiler import SENTINEL_FIELD, SENTINEL_RULE, deferred_joins
+from cds.rules.compiler import SENTINEL_FIELD, SENTINEL_RULE, deferred_joins, rules_for_hook
 from cds.rules.ir import Cond, PatternIR, Ref, RuleIR
 from cds.rules.pack import RulePack
 
@@ -79,6 +79,8 @@ class _CompiledRuleset:
         self.lock = threading.Lock()
         self.sid = f"s{next(_sessions)}"
         self.uses = 0
+        self.rules: dict[str, RuleIR] = {}  # by engine name (order-hook variants included)
+        self.joins: dict[str, list[tuple[str, Cond]]] = {}
 
     def renew_session(self) -> None:
         """Delete the current session (it has always run the sentinel action) and start anew."""
@@ -156,13 +158,14 @@ class RuleEngine:
 
     def __init__(self, pack: RulePack) -> None:
         self.pack = pack
-        self._rules = {ir.id: ir for ir in pack.live_rules}
-        self._joins = {ir.id: deferred_joins(ir) for ir in pack.live_rules}
+
         serial = next(_ruleset_names)
-        self._rulesets = {
-            hook: _CompiledRuleset(f"{hook}-{pack.pack_hash}-{serial}", definition)
-            for hook, definition in pack.rulesets.items()
-        }
+        self._rulesets = {}
+        for hook, definition in pack.rulesets.items():
+            compiled = _CompiledRuleset(f"{hook}-{pack.pack_hash}-{serial}", definition)
+            compiled.rules = {ir.engine_name: ir for ir in rules_for_hook(pack.live_rules, hook)}
+            compiled.joins = {name: deferred_joins(ir) for name, ir in compiled.rules.items()}
+            self._rulesets[hook] = compiled
 
     @property
     def hooks(self) -> tuple[str, ...]:
@@ -228,7 +231,7 @@ class RuleEngine:
                 while True:
                     for rule_id, bound in message.items():
                         if rule_id != SENTINEL_RULE:
-                            self._act(handle, sid, rule_id, bound, base, out, derived)
+                            self._act(ruleset, sid, rule_id, bound, base, out, derived)
                     next_message = _dre.complete_and_start_action(handle, state_offset)
                     if not next_message:
                         break
@@ -250,7 +253,7 @@ class RuleEngine:
 
     def _act(
         self,
-        handle: int,
+        ruleset: _CompiledRuleset,
         sid: str,
         rule_id: str,
         bound: dict[str, FactDict],
@@ -258,10 +261,10 @@ class RuleEngine:
         out: list[tuple[RuleIR, dict[str, FactDict]]],
         derived: dict[str, FactDict],
     ) -> None:
-        ir = self._rules[rule_id]
+        ir = ruleset.rules[rule_id]
         for fact in bound.values():
             fact.pop("sid", None)
-        for binding, cond in self._joins[rule_id]:
+        for binding, cond in ruleset.joins[rule_id]:
             if not _holds(cond, bound[binding], bound):
                 return
         for pattern in ir.absent:
@@ -275,7 +278,7 @@ class RuleEngine:
             fact["sid"] = sid
             derived[fact["id"]] = fact
             # 1 = no rule consumes it: fine, it is still retracted with the rest
-            _dre.assert_fact(handle, json.dumps(fact, ensure_ascii=False))
+            _dre.assert_fact(ruleset.handle, json.dumps(fact, ensure_ascii=False))
 
 
 def _effective(ir: RuleIR, today: date) -> bool:

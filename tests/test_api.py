@@ -250,3 +250,20 @@ def test_auth_off_is_announced_on_every_response(service: tuple[str, Path]) -> N
 
 def test_unused_fixture_helpers_stay_importable() -> None:
     assert searchset([])["total"] == 0
+
+
+def test_explain_shows_facts_matches_and_near_misses(service: tuple[str, Path]) -> None:
+    url, _ = service
+    body = hook_request("patient-view", sample("dhea-ssri-woman"))
+    response = httpx.post(f"{url}/explain/neurosteroid-patient-view", json=body)
+    assert response.status_code == 200, response.text
+    explanation = response.json()
+    fired = {f["ruleId"]: f["matched"] for f in explanation["fired"]}
+    assert fired["dhea-s-high"]["high"]["value"] == 410
+    assert any(f["type"] == "lab" and f.get("concept") == "dhea-s" for f in explanation["facts"])
+    near = {n["rule_id"]: n["missing"] for n in explanation["nearMisses"]}
+    assert "dhea-pcos" in near  # DHEA is there; PCOS is not
+    assert near["dhea-pcos"].startswith("a condition in pcos")
+    assert {c["extension"]["neurosteroid-cds"]["ruleId"] for c in explanation["cards"]} == set(
+        fired
+    ) - {"dhea-s-above-range"}

@@ -303,22 +303,20 @@ class RuleChecker:
                     consumes.add(ir.name)
         patterns = [self._with_required(p, bindings) for p in patterns]
         if rule.on_order_hooks is not None:
-            name = rule.on_order_hooks.draft
-            bound = bindings.get(name)
-            if bound is None or not bound.positive or bound.fact_type != "medication":
-                ctx.add(
-                    ("on_order_hooks", "draft"),
-                    Code.UNKNOWN_BINDING,
-                    f"'{name}' must name a present medication pattern",
-                    suggest(
-                        name,
-                        [
-                            b
-                            for b, v in bindings.items()
-                            if v.positive and v.fact_type == "medication"
-                        ],
-                    ),
-                )
+            names = rule.on_order_hooks.draft
+            drafts = ("medication", "order")
+            for name in [names] if isinstance(names, str) else names:
+                bound = bindings.get(name)
+                if bound is None or not bound.positive or bound.fact_type not in drafts:
+                    choices = [
+                        b for b, v in bindings.items() if v.positive and v.fact_type in drafts
+                    ]
+                    ctx.add(
+                        ("on_order_hooks", "draft"),
+                        Code.UNKNOWN_BINDING,
+                        f"'{name}' must name a present medication or order pattern",
+                        suggest(name, choices),
+                    )
         derive = self._check_derive(ctx, rule, bindings)
         self._check_card(ctx, rule, bindings)
         if rule.memory:

@@ -39,22 +39,27 @@ class FanOut:
 ORDER_HOOKS = ("order-select", "order-sign")
 
 
-def for_hook(ir: RuleIR, hook: str) -> RuleIR:
-    """The rule as it runs on ``hook``: on order hooks, ``on_order_hooks.draft`` adds
-    ``draft: true`` to the named medication pattern."""
+def for_hook(ir: RuleIR, hook: str) -> list[RuleIR]:
+    """The rule as it runs on ``hook``. On order hooks, ``on_order_hooks.draft`` requires the
+    named medication to be the draft order; with several names, one variant per name (any one
+    of them being the draft is enough; variants that fire together make one card)."""
     order = ir.rule.on_order_hooks
     if order is None or hook not in ORDER_HOOKS:
-        return ir
-    patterns = tuple(
-        replace(p, conds=(*p.conds, Cond("draft", "eq", True))) if p.binding == order.draft else p
-        for p in ir.patterns
-    )
-    return replace(ir, patterns=patterns)
+        return [ir]
+    names = [order.draft] if isinstance(order.draft, str) else list(order.draft)
+    variants = []
+    for name in names:
+        patterns = tuple(
+            replace(p, conds=(*p.conds, Cond("draft", "eq", True))) if p.binding == name else p
+            for p in ir.patterns
+        )
+        variants.append(replace(ir, patterns=patterns, variant=name if len(names) > 1 else ""))
+    return variants
 
 
 def rules_for_hook(rules: Iterable[RuleIR], hook: str) -> list[RuleIR]:
-    """Rules that run on ``hook`` (as they run there) plus every rule deriving a fact they
-    consume."""
+    """Rules that run on ``hook`` (as they run there, order-hook variants included) plus every
+    rule deriving a fact they consume."""
     rules = list(rules)
     producers: dict[str, list[RuleIR]] = defaultdict(list)
     for ir in rules:
@@ -69,7 +74,8 @@ def rules_for_hook(rules: Iterable[RuleIR], hook: str) -> list[RuleIR]:
         chosen[ir.id] = ir
         for name in ir.consumes:
             todo.extend(producers[name])
-    return sorted((for_hook(ir, hook) for ir in chosen.values()), key=lambda ir: ir.id)
+    variants = [v for ir in chosen.values() for v in for_hook(ir, hook)]
+    return sorted(variants, key=lambda ir: ir.engine_name)
 
 
 def compile_ruleset(rules: Iterable[RuleIR]) -> dict[str, dict[str, Any]]:
@@ -79,9 +85,9 @@ def compile_ruleset(rules: Iterable[RuleIR]) -> dict[str, dict[str, Any]]:
     }
     for ir in rules:
         deferred = set(deferred_joins(ir))
-        out[ir.id] = {
+        out[ir.engine_name] = {
             "all": [{p.binding: compile_pattern(p, deferred)} for p in ir.positive],
-            "run": ir.id,
+            "run": ir.engine_name,
         }
     return out
 

@@ -57,10 +57,16 @@ class RuleIR:
     patterns: tuple[PatternIR, ...]
     derive: DeriveIR | None
     consumes: frozenset[str] = field(default_factory=frozenset)  # derived names it matches
+    variant: str = ""  # set on order-hook variants ("zur", "inh": which binding is the draft)
 
     @property
     def id(self) -> str:
         return self.rule.id
+
+    @property
+    def engine_name(self) -> str:
+        """The rule's name in the compiled ruleset (a rule may compile to several variants)."""
+        return f"{self.rule.id}#{self.variant}" if self.variant else self.rule.id
 
     @property
     def positive(self) -> tuple[PatternIR, ...]:

@@ -207,9 +207,9 @@ class Memory(_Strict):
 class OnOrderHooks(_Strict):
     """How the rule behaves on order-select / order-sign (conventions §6.1)."""
 
-    draft: Binding = Field(
-        description="On order hooks, the medication bound by this name must be a draft order, "
-        "so the card follows the order being placed rather than every order"
+    draft: Binding | list[Binding] = Field(
+        description="On order hooks, the medication bound by this name (or by any one of these "
+        "names) must be a draft order, so the card follows the order being placed"
     )
 
 

@@ -1,0 +1,162 @@
+"""Why a card fired, and which rules came close: the explanation behind ``--explain``, the
+sandbox's "why" panel and ``POST /explain/{service}``.
+
+Near misses are found by a plain search over the same checked rules: a rule "came close" when
+dropping exactly one of its patterns would let it match. The engine is not involved in that
+search; it only decides what fired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cds.context.normalise import FactSet
+from cds.engine import Finding, RuleEngine, matches_pattern
+from cds.facts import engine_view
+from cds.rules.compiler import for_hook
+from cds.rules.ir import PatternIR, Ref, RuleIR
+
+FactDict = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NearMiss:
+    rule_id: str
+    rule_version: str
+    title: str
+    missing: str  # the one pattern that did not hold, in words
+
+
+@dataclass(frozen=True)
+class Explanation:
+    facts: list[FactDict]
+    skipped: list[dict[str, str]]
+    fired: list[dict[str, Any]]
+    near_misses: list[NearMiss]
+    data_status: dict[str, str] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "facts": self.facts,
+            "skipped": self.skipped,
+            "fired": self.fired,
+            "nearMisses": [n.__dict__ for n in self.near_misses],
+            "dataStatus": self.data_status,
+        }
+
+
+def describe(pattern: PatternIR) -> str:
+    """A pattern in plain words, e.g. 'no medication in dhea-systemic with source = prescribed'."""
+    parts = [f"{pattern.fact_type}" + (f" '{pattern.name}'" if pattern.name else "")]
+    if pattern.valuesets:
+        parts.append("in " + " or ".join(pattern.valuesets))
+    tests = []
+    for cond in pattern.conds:
+        if cond.op == "exists":
+            continue
+        value = cond.value
+        if isinstance(value, Ref):
+            offset = f" {value.offset:+g} d" if value.offset else ""
+            shown: Any = f"{value.binding}.{value.field}{offset}"
+        else:
+            shown = value
+        symbol = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "in": "in"}[
+            cond.op
+        ]
+        tests.append(f"{cond.field} {symbol} {shown}")
+    if tests:
+        parts.append("with " + ", ".join(tests))
+    return ("no " if pattern.absent else "a ") + " ".join(parts)
+
+
+def _combinations(
+    patterns: Sequence[PatternIR], facts: Sequence[FactDict], bound: dict[str, FactDict]
+) -> Iterator[dict[str, FactDict]]:
+    if not patterns:
+        yield dict(bound)
+        return
+    head, rest = patterns[0], patterns[1:]
+    used = {id(f) for f in bound.values()}
+    for fact in facts:
+        if id(fact) in used or not matches_pattern(head, fact, bound):
+            continue
+        bound[head.binding] = fact
+        yield from _combinations(rest, facts, bound)
+        del bound[head.binding]
+
+
+def _holds_without(ir: RuleIR, skip: int, facts: Sequence[FactDict]) -> bool:
+    """Whether the rule matches when pattern ``skip`` is ignored (joins to it are dropped)."""
+    dropped = ir.patterns[skip].binding
+    positives = [p for i, p in enumerate(ir.patterns) if i != skip and not p.absent]
+    absents = [p for i, p in enumerate(ir.patterns) if i != skip and p.absent]
+    if any(_refers_to(p, dropped) for p in positives + absents):
+        return False  # without it the rest is not even well defined
+    for bound in _combinations(positives, facts, {}):
+        if not any(matches_pattern(p, f, bound) for p in absents for f in facts):
+            return True
+    return False
+
+
+def _refers_to(pattern: PatternIR, binding: str) -> bool:
+    return any(getattr(c.value, "binding", None) == binding for c in pattern.conds)
+
+
+def near_misses(
+    rules: Sequence[RuleIR], facts: Sequence[FactDict], fired: set[str], hook: str
+) -> list[NearMiss]:
+    out = []
+    for ir in rules:
+        if ir.id in fired or hook not in ir.rule.hooks or ir.rule.card is None:
+            continue
+        for variant in for_hook(ir, hook):
+            if len(variant.patterns) < 2:
+                continue
+            missing = next(
+                (
+                    describe(pattern)
+                    for index, pattern in enumerate(variant.patterns)
+                    if _holds_without(variant, index, facts)
+                ),
+                None,
+            )
+            if missing is not None:
+                out.append(NearMiss(ir.id, ir.rule.version, ir.rule.title, missing))
+                break
+    return out
+
+
+def explain(engine: RuleEngine, fact_set: FactSet, *, hook: str, now: datetime) -> Explanation:
+    findings = engine.evaluate(fact_set.facts, hook=hook, now=now, data_status=fact_set.data_status)
+    views = [engine_view(f) for f in fact_set.facts]
+    fired_ids = {f.rule_id for f in findings}
+    return Explanation(
+        facts=views,
+        skipped=[{"ref": s.ref, "reason": s.reason} for s in fact_set.skipped],
+        fired=[_fired(f) for f in findings],
+        near_misses=near_misses(engine.pack.live_rules, views, fired_ids, hook),
+        data_status={k: v.value for k, v in fact_set.data_status.items()},
+        findings=findings,
+    )
+
+
+def _fired(finding: Finding) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "ruleId": finding.rule_id,
+        "ruleVersion": finding.rule_version,
+        "matched": {b: dict(f) for b, f in finding.bindings.items()},
+    }
+    if finding.notes:
+        out["notes"] = list(finding.notes)
+    return out
+
+
+def matched_by_rule(explanation: Explanation) -> Mapping[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for item in explanation.fired:
+        out.setdefault(item["ruleId"], []).append(item["matched"])
+    return out
