@@ -17,7 +17,7 @@ from typing import Any
 from cds.rules.pack import load_terminology
 from cds.rules.terminology import CodeEntry, Terminology
 
-RULES = Path(__file__).resolve().parents[2] / "rules"
+RULES = Path(__file__).resolve().parents[1] / "rules"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SYSTEM_PREFERENCE = {RXNORM: 0, "http://loinc.org": 0, "http://snomed.info/sct": 1}
 _ids = itertools.count(1)
@@ -169,7 +169,7 @@ class Chart:
         status: str = "active",
     ) -> dict[str, Any]:
         entry = code_for(drug, "medication")
-        resource = {
+        resource: dict[str, Any] = {
             "resourceType": "MedicationRequest",
             "id": self.new_id("mr"),
             "status": status,
