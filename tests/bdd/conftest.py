@@ -20,6 +20,12 @@ from hookrequests import searchset
 from pytest_bdd import given, parsers, then, when
 from service import running_service
 
+# Area-specific steps live in their own modules; importing them here makes them visible to every
+# scenario (pytest-bdd registers steps as fixtures of the module that imports them).
+from steps_drugs import *  # noqa: F403
+from steps_monitoring import *  # noqa: F403
+from steps_supplements import *  # noqa: F403
+
 from cds.rules.pack import load_pack
 
 RULES = Path(__file__).resolve().parents[2] / "rules"

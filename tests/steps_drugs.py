@@ -1,0 +1,1 @@
+"""Clinical steps for the drugs features (see conftest.py for the shared ones)."""
