@@ -31,7 +31,8 @@ lint: $(BIN)/.installed
 
 test: $(BIN)/.installed deps-test lint
 	$(BIN)/cds rules validate rules
-	$(BIN)/pytest
+	$(BIN)/pytest --cucumberjson=test-results/cucumber.json
+	$(BIN)/cds rules coverage rules --features features
 
 format: $(BIN)/.installed
 	$(BIN)/ruff format .

@@ -14,8 +14,10 @@ from cds.settings import DEFAULT_RULES_DIR
 
 EXAMPLES = """examples:
   cds serve --host 127.0.0.1 --port 8080
+  cds serve --host 0.0.0.0 --port 8080 --workers 4
   cds rules validate rules/
   cds rules compile rules/ --dump
+  cds rules coverage rules/ --features features/
   cds rules schema --out rules/schema
 """
 
@@ -37,6 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes sharing the port, restarted when they die (default 1)",
+    )
 
     rules = commands.add_parser("rules", help="validate, compile and export the rule pack")
     rule_commands = rules.add_subparsers(dest="rules_command", required=True)
@@ -56,6 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     compile_.add_argument("directory", nargs="?", type=Path, default=DEFAULT_RULES_DIR)
     compile_.add_argument("--dump", action="store_true", help="print the compiled rulesets")
     compile_.add_argument("--drafts", action="store_true", help="include draft rules")
+    cover = rule_commands.add_parser(
+        "coverage",
+        help="fail when an active rule lacks a firing or a near-miss scenario",
+        epilog="example:\n  cds rules coverage rules/ --features features/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cover.add_argument("directory", nargs="?", type=Path, default=DEFAULT_RULES_DIR)
+    cover.add_argument("--features", type=Path, default=DEFAULT_RULES_DIR.parent / "features")
     schema = rule_commands.add_parser(
         "schema",
         help="write the JSON Schema of rule files (for editor autocompletion)",
@@ -66,9 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "serve":
+        if args.workers > 1:
+            from cds.supervisor import serve as serve_workers
+
+            return serve_workers(args.host, args.port, args.workers)
         return _serve(args.host, args.port)
     if args.rules_command == "validate":
         return _validate(args.directory)
+    if args.rules_command == "coverage":
+        return _coverage(args.directory, args.features)
     if args.rules_command == "compile":
         return _compile(args.directory, dump=args.dump, drafts=args.drafts)
     return _schema(args.out)
@@ -106,6 +128,29 @@ def _compile(directory: Path, *, dump: bool, drafts: bool) -> int:
     return 0
 
 
+def _coverage(directory: Path, features: Path) -> int:
+    from cds.coverage import coverage
+
+    pack, problems = check_pack(directory)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if pack is None:
+        return 1
+    report = coverage([ir.id for ir in pack.live_rules], features)
+    missing = 0
+    for entry in report:
+        state = "ok" if entry.complete else "MISSING"
+        lacks = [k for k, v in (("firing", entry.firing), ("near-miss", entry.near_miss)) if not v]
+        print(
+            f"{state:8} {entry.rule_id:32} fires in {len(entry.firing)}, "
+            f"near misses {len(entry.near_miss)}"
+            + (f"  (no {' or '.join(lacks)} scenario)" if lacks else "")
+        )
+        missing += not entry.complete
+    print(f"{len(report) - missing}/{len(report)} active rules fully covered")
+    return 1 if missing else 0
+
+
 def _schema(out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     target = out / "rule.schema.json"
@@ -114,6 +159,13 @@ def _schema(out: Path) -> int:
     target.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {target}")
     return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _serve(host: str, port: int) -> int:

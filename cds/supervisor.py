@@ -1,0 +1,274 @@
+"""``cds serve --workers N``: one listening socket, N uvicorn worker processes, restarted when
+they die.
+
+The supervisor binds the socket once (``SO_REUSEADDR``) and starts each worker as a fresh
+interpreter (``python -m cds.supervisor --worker-fd FD``) that inherits the socket's descriptor
+and serves it with uvicorn; the kernel spreads connections over the workers. Every worker builds
+its own app (rule pack, engine, database pool) from the same ``CDS_*`` environment.
+
+Why not ``uvicorn --workers``: the installed uvicorn's supervisor does restart dead workers, but
+it answers SIGHUP by replacing every worker, where we forward SIGHUP to the workers (the rule-pack
+hot reload will handle it in-process), and it needs the app as an import string.
+
+Signals to the supervisor:
+
+- SIGTERM / SIGINT: forwarded to the workers as SIGTERM (uvicorn's graceful shutdown: finish the
+  requests in flight); workers still alive after ``GRACE_S`` get SIGKILL. Exit status 0.
+- SIGHUP: forwarded to every worker. A worker that is still starting keeps SIGHUP blocked until
+  its handler is installed, so the signal never kills it.
+
+A worker that dies (SIGKILL, segfault, out of memory) is replaced within ``POLL_S``; one that
+keeps dying right after its start is restarted with a growing delay (at most ``MAX_BACKOFF_S``).
+A worker that exits with ``EXIT_CONFIG`` found the configuration unusable (invalid rule pack,
+unusable trusted-issuers file): restarting cannot help, so the supervisor stops every worker and
+returns 1. Workers stop by themselves when the supervisor disappears (SIGKILL of the supervisor).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+
+EXIT_CONFIG = 78  # sysexits.h EX_CONFIG: the worker refuses to start, do not restart it
+POLL_S = 0.1  # how often the supervisor looks for dead workers
+GRACE_S = 20.0  # SIGTERM → SIGKILL delay on shutdown (keep below Kubernetes' 30 s grace period)
+FAST_DEATH_S = 5.0  # a worker that dies sooner than this after its start counts as a fast death
+MAX_BACKOFF_S = 10.0
+PARENT_WATCH_S = 0.5  # how often a worker checks that its supervisor is still there
+
+
+def _say(message: str) -> None:
+    print(f"cds supervisor [{os.getpid()}]: {message}", file=sys.stderr, flush=True)
+
+
+def bind_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """The listening socket all workers share (IPv4 or IPv6 after ``host``)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+@dataclass
+class _Slot:
+    """One worker position: the current process, when it started and its run of fast deaths."""
+
+    index: int
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    fast_deaths: int = 0
+    restart_at: float = 0.0
+
+
+@dataclass
+class Supervisor:
+    sock: socket.socket
+    workers: int
+    host: str
+    port: int
+    grace_s: float = GRACE_S
+    slots: list[_Slot] = field(default_factory=list)
+    _signals: list[int] = field(default_factory=list)
+    _stopping: bool = False
+    _exit_code: int = 0
+
+    def worker_command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "cds.supervisor",
+            "--worker-fd",
+            str(self.sock.fileno()),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
+
+    def _spawn(self, slot: _Slot) -> None:
+        # SIGHUP stays blocked in the child (the mask survives fork and exec) until the worker
+        # has its own handler; the default action would kill a worker that is still importing.
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+        try:
+            slot.process = subprocess.Popen(
+                self.worker_command(), pass_fds=(self.sock.fileno(),), close_fds=True
+            )
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        slot.started = time.monotonic()
+        _say(f"worker {slot.index} started, pid {slot.process.pid}")
+
+    def _on_signal(self, signum: int, _: FrameType | None) -> None:
+        self._signals.append(signum)
+
+    def _handle_signals(self) -> None:
+        while self._signals:
+            signum = self._signals.pop(0)
+            if signum in (signal.SIGTERM, signal.SIGINT):
+                if not self._stopping:
+                    _say(f"{signal.Signals(signum).name}: stopping the workers")
+                self._stopping = True
+            elif signum == signal.SIGHUP:
+                _say("SIGHUP: forwarding to the workers")
+                self._send_all(signal.SIGHUP)
+
+    def _send_all(self, signum: int) -> None:
+        for slot in self.slots:
+            if slot.process is not None and slot.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(slot.process.pid, signum)
+
+    def _reap_and_restart(self) -> None:
+        now = time.monotonic()
+        for slot in self.slots:
+            process = slot.process
+            if process is not None:
+                code = process.poll()
+                if code is None:
+                    continue
+                slot.process = None
+                if code == EXIT_CONFIG:
+                    _say(f"worker {slot.index} refused to start (invalid configuration)")
+                    self._exit_code = 1
+                    self._stopping = True
+                    return
+                lived = now - slot.started
+                slot.fast_deaths = slot.fast_deaths + 1 if lived < FAST_DEATH_S else 0
+                delay = 0.0 if slot.fast_deaths <= 1 else 0.5 * 2 ** (slot.fast_deaths - 2)
+                slot.restart_at = now + min(delay, MAX_BACKOFF_S)
+                how = f"signal {-code}" if code < 0 else f"status {code}"
+                _say(f"worker {slot.index} (pid {process.pid}) died with {how}; restarting")
+            if slot.process is None and now >= slot.restart_at:
+                self._spawn(slot)
+
+    def _shutdown(self) -> None:
+        self._send_all(signal.SIGTERM)
+        deadline = time.monotonic() + self.grace_s
+        for slot in self.slots:
+            if slot.process is None:
+                continue
+            try:
+                slot.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _say(f"worker {slot.index} did not stop in {self.grace_s:.0f} s: SIGKILL")
+                slot.process.kill()
+                slot.process.wait()
+
+    def run(self) -> int:
+        handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
+        try:
+            self.slots = [_Slot(i) for i in range(self.workers)]
+            for slot in self.slots:
+                self._spawn(slot)
+            _say(f"serving http://{self.host}:{self.port} with {self.workers} workers")
+            while True:
+                self._handle_signals()
+                if self._stopping:
+                    break
+                self._reap_and_restart()
+                if self._stopping:
+                    break
+                time.sleep(POLL_S)
+            self._shutdown()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.sock.close()
+        _say(f"stopped (exit status {self._exit_code})")
+        return self._exit_code
+
+
+def serve(host: str, port: int, workers: int) -> int:
+    """Serve on ``host:port`` with ``workers`` processes until SIGTERM/SIGINT; the exit status."""
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        print(f"refusing to start: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    return Supervisor(sock, workers, host, port).run()
+
+
+# --- the worker side ------------------------------------------------------------------------
+
+
+def _watch_parent(parent: int) -> None:
+    """Stop this worker (gracefully) when its supervisor is gone and it has been re-parented."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_WATCH_S)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+RELOAD_REQUESTS: list[float] = []  # monotonic times of SIGHUPs, for the hot reload to come
+
+
+def _on_hup(_: int, __: FrameType | None) -> None:
+    """SIGHUP in a worker: the hook for the rule-pack hot reload (not implemented yet). Only
+    async-signal-safe work here: no logging locks that the interrupted code may hold."""
+    RELOAD_REQUESTS.append(time.monotonic())
+    os.write(2, b'{"event": "sighup", "message": "reload requested; not implemented yet"}\n')
+
+
+def worker_main(fd: int, host: str, port: int) -> int:
+    """Serve the inherited listening socket ``fd`` until SIGTERM/SIGINT."""
+    signal.signal(signal.SIGHUP, _on_hup)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+
+    import uvicorn
+
+    from cds.app import create_app
+    from cds.errors import RulePackError
+    from cds.settings import get_settings
+
+    sock = socket.socket(fileno=fd)
+    settings = get_settings()
+    try:
+        app = create_app(settings)
+    except RulePackError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("refusing to start: the rule pack is invalid", file=sys.stderr)
+        return EXIT_CONFIG
+    except ValueError as exc:
+        print(f"refusing to start: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    # host and port are only shown in uvicorn's log lines: the socket is already bound.
+    config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def _worker_entry(argv: Sequence[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="cds-worker")
+    parser.add_argument("--worker-fd", type=int, required=True)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    return worker_main(args.worker_fd, args.host, args.port)
+
+
+if __name__ == "__main__":
+    raise SystemExit(_worker_entry(sys.argv[1:]))
