@@ -52,7 +52,7 @@ def make_pack(
         shutil.rmtree(target / "supplements")
     if real_terminology:
         for name in ("valuesets", "reference-ranges"):
-            shutil.rmtree(target / name)
+            shutil.rmtree(target / name, ignore_errors=True)  # git keeps no empty folders
             shutil.copytree(REAL_RULES / name, target / name)
         for name in ("labs.yaml", "synonyms.yaml"):
             shutil.copy(REAL_RULES / name, target / name)
