@@ -39,13 +39,22 @@ from cds.storage import FeedbackItem, InvocationRecord, IssuedCardRecord, Store
 REQUIRED_KEYS = {"patient"}
 
 
-@dataclass
-class Runtime:
-    """What the app holds for its lifetime. ``engine`` and ``pack`` are swapped together."""
+@dataclass(frozen=True)
+class LivePack:
+    """A rule pack and the engine compiled from it: replaced together, in one assignment, so
+    a request never sees half of a reload."""
 
-    settings: Settings
     pack: RulePack
     engine: RuleEngine
+
+
+@dataclass
+class Runtime:
+    """What the app holds for its lifetime. ``live`` is swapped atomically by hot reload; a
+    request reads it once and keeps that pair to the end."""
+
+    settings: Settings
+    live: LivePack
     store: Store
     metrics: Metrics
     http: httpx.AsyncClient
@@ -214,7 +223,8 @@ def unavailable(exc: DataUnavailableError) -> Response:
 async def explain_request(runtime: Runtime, hook: str, hook_request: HookRequest) -> Response:
     """Facts built (and resources skipped), rules fired with the facts they matched, rules that
     came close, and the cards: what the sandbox's "why" panel shows. Nothing is stored."""
-    pack, engine = runtime.pack, runtime.engine
+    live = runtime.live
+    pack, engine = live.pack, live.engine
     try:
         data = await _patient_data(runtime, hook_request)
     except DataUnavailableError as exc:
@@ -241,7 +251,8 @@ async def _evaluate(
     runtime: Runtime, service_id: str, hook: str, hook_request: HookRequest, started: float
 ) -> Response:
     settings = runtime.settings
-    pack, engine = runtime.pack, runtime.engine  # one consistent pair for this request
+    live = runtime.live  # one consistent pair for this request, even across a reload
+    pack, engine = live.pack, live.engine
     key = patient_key(hook_request.context.patientId, settings.patient_key_secret.encode())
     status_code, outcome = 200, "cards"
     fired: list[str] = []

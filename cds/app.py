@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds import __version__
-from cds.api import Runtime, router
+from cds.api import LivePack, Runtime, router
 from cds.auth import TokenValidator, load_trusted_issuers
 from cds.engine import RuleEngine
 from cds.fhir.fetch import make_fhir_client
@@ -51,8 +51,7 @@ def create_app(
         validator = TokenValidator(load_trusted_issuers(settings.trusted_issuers_file), http=http)
     runtime = Runtime(
         settings,
-        pack,
-        RuleEngine(pack),
+        LivePack(pack, RuleEngine(pack)),
         Store(settings.database_url),
         Metrics(),
         http,
@@ -133,7 +132,10 @@ def create_app(
         """Ready to serve, with the live rule-pack manifest (rule ids@versions and hash)."""
         current: Runtime = app.state.runtime
         ok = current.store.ping()
-        body = {"status": "ready" if ok else "database unavailable", "pack": current.pack.manifest}
+        body = {
+            "status": "ready" if ok else "database unavailable",
+            "pack": current.live.pack.manifest,
+        }
         from fastapi.responses import JSONResponse
 
         return JSONResponse(body, status_code=200 if ok else 503)
