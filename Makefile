@@ -31,6 +31,7 @@ lint: $(BIN)/.installed
 
 test: $(BIN)/.installed deps-test lint
 	$(BIN)/cds rules validate rules
+	mkdir -p test-results
 	$(BIN)/pytest --cucumberjson=test-results/cucumber.json
 	$(BIN)/cds rules coverage rules --features features
 
