@@ -117,22 +117,10 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
         """Evaluate the rules of a hook and return cards (``{"cards": []}`` when none apply)."""
         runtime = runtime_of(request)
         started = time.perf_counter()
-        if service_id not in SERVICES:
-            return operation_outcome(404, "not-found", f"no CDS service '{service_id}'")
-        if (refused := await authorise(request, runtime)) is not None:
-            return refused
-        try:
-            hook_request = HookRequest.model_validate_json(await request.body())
-        except ValidationError as exc:
-            return bad_request(exc)
-        hook = SERVICES[service_id][0]
-        if hook_request.hook != hook:
-            return operation_outcome(
-                400,
-                "invalid",
-                f"service '{service_id}' serves {hook}, not {hook_request.hook}",
-                "hook",
-            )
+        parsed = await _hook_request(service_id, request, runtime)
+        if isinstance(parsed, Response):
+            return parsed
+        hook, hook_request = parsed
         return await _evaluate(runtime, service_id, hook, hook_request, started)
 
     @api.post("/explain/{service_id}", tags=["workbench"])
@@ -140,23 +128,16 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
         """Like a service call, but answers with the explanation (facts, matches, near misses)
         beside the cards. For the sandbox and informaticists; nothing is stored."""
         runtime = runtime_of(request)
-        if service_id not in SERVICES:
-            return operation_outcome(404, "not-found", f"no CDS service '{service_id}'")
-        if (refused := await authorise(request, runtime)) is not None:
-            return refused
-        try:
-            hook_request = HookRequest.model_validate_json(await request.body())
-        except ValidationError as exc:
-            return bad_request(exc)
-        return await explain_request(runtime, SERVICES[service_id][0], hook_request)
+        parsed = await _hook_request(service_id, request, runtime)
+        if isinstance(parsed, Response):
+            return parsed
+        return await explain_request(runtime, *parsed)
 
     @api.post("/cds-services/{service_id}/feedback", tags=["cds-hooks"])
     async def feedback(service_id: str, request: Request) -> Response:
         """Store feedback on cards (accepted / overridden, suggestions, override reasons)."""
         runtime = runtime_of(request)
-        if service_id not in SERVICES:
-            return operation_outcome(404, "not-found", f"no CDS service '{service_id}'")
-        if (refused := await authorise(request, runtime)) is not None:
+        if (refused := await _known_and_allowed(service_id, request, runtime)) is not None:
             return refused
         try:
             body = FeedbackBody.model_validate_json(await request.body())
@@ -185,6 +166,33 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
         return JSONResponse({"stored": stored})
 
     return api
+
+
+async def _known_and_allowed(
+    service_id: str, request: Request, runtime: Runtime
+) -> Response | None:
+    """404 for an unknown service, 401 for a refused token, else None."""
+    if service_id not in SERVICES:
+        return operation_outcome(404, "not-found", f"no CDS service '{service_id}'")
+    return await authorise(request, runtime)
+
+
+async def _hook_request(
+    service_id: str, request: Request, runtime: Runtime
+) -> tuple[str, HookRequest] | Response:
+    """The hook and the parsed request, or the error response (404, 401 or 400)."""
+    if (refused := await _known_and_allowed(service_id, request, runtime)) is not None:
+        return refused
+    try:
+        hook_request = HookRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        return bad_request(exc)
+    hook = SERVICES[service_id][0]
+    if hook_request.hook != hook:
+        return operation_outcome(
+            400, "invalid", f"service '{service_id}' serves {hook}, not {hook_request.hook}", "hook"
+        )
+    return hook, hook_request
 
 
 def _reason(entry: Any, field: str) -> str | None:
