@@ -19,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
+from cds.audit import AuditWriter
 from cds.auth import TokenValidator
 from cds.cards import IssuedCard, build_cards
 from cds.context.normalise import PatientData, build_facts
@@ -56,6 +57,7 @@ class Runtime:
     settings: Settings
     live: LivePack
     store: Store
+    audit: AuditWriter
     metrics: Metrics
     http: httpx.AsyncClient
     validator: TokenValidator | None
@@ -156,6 +158,7 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
             )
             for entry in body.feedback
         ]
+        await run_in_threadpool(runtime.audit.flush)  # the cards it refers to are on record
         stored = await run_in_threadpool(runtime.store.record_feedback, service_id, items)
         rules = await run_in_threadpool(runtime.store.card_rules, [i.card_uuid for i in items])
         for item in items:
@@ -288,8 +291,7 @@ async def _evaluate(
         outcome = "cards" if issued else "no-cards"
         for card in issued:
             runtime.metrics.cards.labels(card.rule_id, card.card["indicator"]).inc()
-        await run_in_threadpool(
-            runtime.store.record_invocation,
+        runtime.audit.submit(
             InvocationRecord(
                 hook_instance=hook_request.hookInstance,
                 service_id=service_id,

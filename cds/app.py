@@ -16,11 +16,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cds import __version__
 from cds.api import LivePack, Runtime, router
+from cds.audit import AuditWriter
 from cds.auth import TokenValidator, load_trusted_issuers
 from cds.engine import RuleEngine
 from cds.fhir.fetch import make_fhir_client
 from cds.observability import Metrics, configure_logging, log
 from cds.outcome import operation_outcome
+from cds.reload import Reloader
 from cds.rules.pack import RulePack, load_pack
 from cds.settings import Settings, get_settings
 from cds.storage import Store
@@ -49,23 +51,35 @@ def create_app(
         if settings.trusted_issuers_file is None:
             raise ValueError("CDS_AUTH=jwt needs CDS_TRUSTED_ISSUERS_FILE (or CDS_AUTH=off)")
         validator = TokenValidator(load_trusted_issuers(settings.trusted_issuers_file), http=http)
+    store = Store(settings.database_url)
     runtime = Runtime(
         settings,
         LivePack(pack, RuleEngine(pack)),
-        Store(settings.database_url),
+        store,
+        AuditWriter(store),
         Metrics(),
         http,
         validator,
         clock,
     )
+    # reloads the directory the live pack came from (settings.rules_dir unless a pack is given)
+    reloader = Reloader(runtime, pack.directory, include_drafts=pack.include_drafts)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         runtime.store.migrate()
+        runtime.audit.start()
         if settings.auth == "off":
             log.warning("auth_off", message=AUTH_OFF_WARNING)
-        log.info("started", pack=pack.pack_hash, rules=len(pack.live_rules))
+        await reloader.start(watch=settings.watch_rules)
+        restore_sighup = reloader.own_sighup()
+        log.info(
+            "started", pack=pack.pack_hash, rules=len(pack.live_rules), watch=reloader.watching
+        )
         yield
+        restore_sighup()
+        await reloader.stop()
+        runtime.audit.stop()
         await http.aclose()
         runtime.store.close()
 
@@ -76,6 +90,7 @@ def create_app(
         description="CDS Hooks 2.0 service for neurosteroid and DHEA/pregnenolone risks.",
     )
     app.state.runtime = runtime
+    app.state.reloader = reloader
 
     def runtime_of(request: Request) -> Runtime:
         current: Runtime = request.app.state.runtime
@@ -129,12 +144,14 @@ def create_app(
 
     @app.get("/readyz", tags=["operations"])
     def readyz() -> Response:
-        """Ready to serve, with the live rule-pack manifest (rule ids@versions and hash)."""
+        """Ready to serve, with the live rule-pack manifest (rule ids@versions and hash) and the
+        hot reload's state: when the live pack was loaded, and the last refused reload."""
         current: Runtime = app.state.runtime
         ok = current.store.ping()
         body = {
             "status": "ready" if ok else "database unavailable",
             "pack": current.live.pack.manifest,
+            "reload": reloader.status(),
         }
         from fastapi.responses import JSONResponse
 

@@ -24,8 +24,12 @@ class UnitError(ValueError):
     """A unit pint cannot read, or two units that cannot be converted."""
 
 
+# eGFR is "per 1.73 m² of body surface": a normalisation, not a unit; EHRs spell it many ways
+_BODY_SURFACE = re.compile(r"/\s*1[.,]73\s*m(?:2|²|\^2)?\b", re.IGNORECASE)
+
+
 def _clean(unit: str) -> str:
-    text = _ANNOTATION.sub("", unit).strip()
+    text = _BODY_SURFACE.sub("", _ANNOTATION.sub("", unit)).strip()
     text = text.replace("µ", "u").replace("μ", "u")
     text = re.sub(r"/+$", "", text)
     if text in ("", "1"):

@@ -296,37 +296,20 @@ class Store:
         self, invocation: InvocationRecord, cards: Sequence[IssuedCardRecord]
     ) -> None:
         """Store the audit record of a hook call and the cards it returned, in one transaction."""
-        if cards and invocation.patient_key is None:
-            raise ValueError("cards need a patient: the invocation has no patient_key")
+        self.record_invocations([(invocation, cards)])
+
+    def record_invocations(
+        self, batch: Sequence[tuple[InvocationRecord, Sequence[IssuedCardRecord]]]
+    ) -> None:
+        """Store several hook calls and their cards in one transaction (the audit writer's
+        batches: one commit, one fsync, for many requests)."""
+        for invocation, cards in batch:
+            if cards and invocation.patient_key is None:
+                raise ValueError("cards need a patient: the invocation has no patient_key")
         with self._transaction("record_invocation") as session:
-            session.add(
-                InvocationRow(
-                    hook_instance=invocation.hook_instance,
-                    service_id=invocation.service_id,
-                    hook=invocation.hook,
-                    patient_key=invocation.patient_key,
-                    rules_fired=list(invocation.rules_fired),
-                    pack_hash=invocation.pack_hash,
-                    latency_ms=invocation.latency_ms,
-                    status_code=invocation.status_code,
-                    outcome=invocation.outcome,
-                    cards_count=len(cards),
-                    created_at=invocation.created_at,
-                )
-            )
-            session.add_all(
-                IssuedCardRow(
-                    card_uuid=card.card_uuid,
-                    hook_instance=invocation.hook_instance,
-                    service_id=invocation.service_id,
-                    rule_id=card.rule_id,
-                    rule_version=card.rule_version,
-                    patient_key=invocation.patient_key,
-                    finding_key=card.finding_key,
-                    created_at=invocation.created_at,
-                )
-                for card in cards
-            )
+            for invocation, cards in batch:
+                session.add(_invocation_row(invocation, len(cards)))
+                session.add_all(_card_row(invocation, card) for card in cards)
 
     def record_feedback(self, service_id: str, items: Sequence[FeedbackItem]) -> int:
         """Store feedback items in one transaction and return how many were stored.
@@ -471,6 +454,35 @@ class Store:
             )
             for rule_id, version in keys
         ]
+
+
+def _invocation_row(invocation: InvocationRecord, cards_count: int) -> InvocationRow:
+    return InvocationRow(
+        hook_instance=invocation.hook_instance,
+        service_id=invocation.service_id,
+        hook=invocation.hook,
+        patient_key=invocation.patient_key,
+        rules_fired=list(invocation.rules_fired),
+        pack_hash=invocation.pack_hash,
+        latency_ms=invocation.latency_ms,
+        status_code=invocation.status_code,
+        outcome=invocation.outcome,
+        cards_count=cards_count,
+        created_at=invocation.created_at,
+    )
+
+
+def _card_row(invocation: InvocationRecord, card: IssuedCardRecord) -> IssuedCardRow:
+    return IssuedCardRow(
+        card_uuid=card.card_uuid,
+        hook_instance=invocation.hook_instance,
+        service_id=invocation.service_id,
+        rule_id=card.rule_id,
+        rule_version=card.rule_version,
+        patient_key=invocation.patient_key,
+        finding_key=card.finding_key,
+        created_at=invocation.created_at,
+    )
 
 
 def _stored(row: FeedbackRow) -> StoredFeedback:

@@ -285,8 +285,8 @@ def no_cards(visit: Visit) -> None:
 @then(parsers.re(r'the card says "(?P<text>[^"]+)"'))
 def card_says(visit: Visit, text: str) -> None:
     assert visit.card is not None, "name the card first"
-    words = (visit.card["summary"] + "\n" + visit.card.get("detail", "")).lower()
-    assert text.lower() in words, visit.card
+    words = " ".join((visit.card["summary"] + " " + visit.card.get("detail", "")).lower().split())
+    assert " ".join(text.lower().split()) in words, visit.card
 
 
 @then(parsers.re(r'the card suggests "(?P<label>[^"]+)"'))
