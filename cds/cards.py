@@ -39,6 +39,8 @@ def render_value(field: str, value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
+        if field == "age_years":
+            return str(int(value))  # completed years, as clinicians state age
         if field in _DAY_FIELDS:
             return from_day(value).isoformat()
         if field.endswith("days_ago") or field.endswith("_days"):

@@ -16,6 +16,20 @@ Feature: DHEA taken without a clinician's oversight
     And the card says "DHEA 50 mg daily"
 
   @rule_dhea_unsupervised
+  Scenario Outline: DHEA is recognised under its other names
+    Given a 60 year old man
+    And he reports taking "<product>" for 2 months
+    When his chart is opened
+    Then the clinician sees an info card from rule "dhea-unsupervised"
+    And the card says "<product>"
+
+    Examples:
+      | product                      |
+      | Dehydroepiandrosterone 25 mg |
+      | Prasterone 10 mg capsules    |
+      | Micronized DHEA 100 mg       |
+
+  @rule_dhea_unsupervised
   Scenario: DHEA prescribed by her endocrinologist is not unsupervised
     Given a 45 year old woman
     And she reports taking "DHEA 25 mg daily" for 8 months
@@ -35,4 +49,20 @@ Feature: DHEA taken without a clinician's oversight
     Given a 45 year old woman
     And she reports taking "7-keto DHEA 100 mg" for 3 months
     When her chart is opened
+    Then the clinician sees no card from rule "dhea-unsupervised"
+
+  @rule_dhea_unsupervised
+  Scenario: Ordering DHEA for her puts it under a prescriber
+    Given a 45 year old woman
+    And she reports taking "DHEA 25 mg daily" for 8 months
+    And a draft order for prasterone 25 mg once daily
+    When the clinician signs the draft order
+    Then the clinician sees no card from rule "dhea-unsupervised"
+
+  @rule_dhea_unsupervised
+  Scenario: Signing an unrelated order does not repeat the chart-opening reminder
+    Given a 45 year old woman
+    And she reports taking "DHEA 50 mg daily" for 8 months
+    And a draft order for metformin 500 mg twice daily
+    When the clinician signs the draft order
     Then the clinician sees no card from rule "dhea-unsupervised"
