@@ -36,6 +36,7 @@ from datetime import date, datetime
 from typing import Any
 
 import durable_rules_engine as _dre
+import orjson
 
 from cds.errors import EngineError
 from cds.facts import DataStatus, Fact, engine_view, valueset_flag
@@ -223,11 +224,11 @@ class RuleEngine:
             derived: dict[str, FactDict] = {}
             clean = False
             try:
-                _, state_offset = _dre.assert_facts(handle, json.dumps(batch, ensure_ascii=False))
+                _, state_offset = _dre.assert_facts(handle, _dumps(batch))
                 result = _dre.start_action_for_state(handle, state_offset)
                 if not result:
                     raise EngineError("the sentinel rule did not fire: the engine is broken")
-                message = json.loads(result[1])
+                message = orjson.loads(result[1])
                 while True:
                     for rule_id, bound in message.items():
                         if rule_id != SENTINEL_RULE:
@@ -235,9 +236,9 @@ class RuleEngine:
                     next_message = _dre.complete_and_start_action(handle, state_offset)
                     if not next_message:
                         break
-                    message = json.loads(next_message)
+                    message = orjson.loads(next_message)
                 # leave the session as we found it, ready for the next request
-                _dre.retract_facts(handle, json.dumps([*batch, *derived.values()]))
+                _dre.retract_facts(handle, _dumps([*batch, *derived.values()]))
                 clean = True
             except EngineError:
                 raise
@@ -278,7 +279,12 @@ class RuleEngine:
             fact["sid"] = sid
             derived[fact["id"]] = fact
             # 1 = no rule consumes it: fine, it is still retracted with the rest
-            _dre.assert_fact(ruleset.handle, json.dumps(fact, ensure_ascii=False))
+            _dre.assert_fact(ruleset.handle, _dumps(fact))
+
+
+def _dumps(value: Any) -> str:
+    """JSON for the C engine (orjson: several times faster than json for fact batches)."""
+    return orjson.dumps(value).decode()
 
 
 def _effective(ir: RuleIR, today: date) -> bool:
