@@ -1,0 +1,68 @@
+"""Logs carry hookInstance, service, rule ids and timings — never the patient's data or tokens."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from hookrequests import hook_request, sample
+from service import running_service
+
+from cds.rules.pack import load_pack
+
+NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+TOKEN = "tok-SECRET-abc123"
+
+
+def test_a_hook_call_logs_no_phi_and_no_token(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    bundle = sample("dhea-ssri-woman")
+    patient = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    body = hook_request("patient-view", bundle)
+    body["fhirServer"] = "http://127.0.0.1:9/fhir"  # never called: everything is prefetched
+    body["fhirAuthorization"] = {
+        "access_token": TOKEN,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "cds-service",
+    }
+    with running_service(tmp_path, pack=load_pack(Path("rules")), clock=lambda: NOW) as url:
+        response = httpx.post(f"{url}/cds-services/neurosteroid-patient-view", json=body)
+        assert response.status_code == 200
+        feedback = {
+            "feedback": [
+                {
+                    "card": response.json()["cards"][0]["uuid"],
+                    "outcome": "accepted",
+                    "outcomeTimestamp": "2026-11-29T09:01:00Z",
+                }
+            ]
+        }
+        assert (
+            httpx.post(
+                f"{url}/cds-services/neurosteroid-patient-view/feedback", json=feedback
+            ).status_code
+            == 200
+        )
+    out, err = capfd.readouterr()
+    logs = out + err
+    hook_lines = [
+        json.loads(line)
+        for line in out.splitlines()
+        if line.startswith("{") and '"event": "hook"' in line
+    ]
+    assert hook_lines, "one JSON log line per hook call"
+    assert hook_lines[0]["hook_instance"] == body["hookInstance"]
+    assert "dhea-s-high@1.0.0" in hook_lines[0]["rules"]
+    forbidden = [TOKEN, patient["id"], patient["birthDate"], "410", "DHEA 50 mg"]
+    forbidden += [name for n in patient.get("name", []) for name in n.get("given", [])]
+    forbidden += [n.get("family", "") for n in patient.get("name", []) if n.get("family")]
+    for secret in forbidden:
+        assert secret not in logs, f"{secret!r} appears in the logs"
