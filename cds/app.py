@@ -22,9 +22,11 @@ from cds.engine import RuleEngine
 from cds.fhir.fetch import make_fhir_client
 from cds.observability import Metrics, configure_logging, log
 from cds.outcome import operation_outcome
+from cds.reload import Reloader
 from cds.rules.pack import RulePack, load_pack
 from cds.settings import Settings, get_settings
 from cds.storage import Store
+from cds.web import include_web
 
 AUTH_OFF_WARNING = "CDS_AUTH=off: requests are not authenticated. For local trials only."
 
@@ -61,6 +63,8 @@ def create_app(
         validator,
         clock,
     )
+    # reloads the directory the live pack came from (settings.rules_dir unless a pack is given)
+    reloader = Reloader(runtime, pack.directory, include_drafts=pack.include_drafts)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -68,8 +72,14 @@ def create_app(
         runtime.audit.start()
         if settings.auth == "off":
             log.warning("auth_off", message=AUTH_OFF_WARNING)
-        log.info("started", pack=pack.pack_hash, rules=len(pack.live_rules))
+        await reloader.start(watch=settings.watch_rules)
+        restore_sighup = reloader.own_sighup()
+        log.info(
+            "started", pack=pack.pack_hash, rules=len(pack.live_rules), watch=reloader.watching
+        )
         yield
+        restore_sighup()
+        await reloader.stop()
         runtime.audit.stop()
         await http.aclose()
         runtime.store.close()
@@ -81,12 +91,14 @@ def create_app(
         description="CDS Hooks 2.0 service for neurosteroid and DHEA/pregnenolone risks.",
     )
     app.state.runtime = runtime
+    app.state.reloader = reloader
 
     def runtime_of(request: Request) -> Runtime:
         current: Runtime = request.app.state.runtime
         return current
 
     app.include_router(router(runtime_of))
+    include_web(app, runtime_of)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     app.add_middleware(
         CORSMiddleware,
@@ -134,12 +146,14 @@ def create_app(
 
     @app.get("/readyz", tags=["operations"])
     def readyz() -> Response:
-        """Ready to serve, with the live rule-pack manifest (rule ids@versions and hash)."""
+        """Ready to serve, with the live rule-pack manifest (rule ids@versions and hash) and the
+        hot reload's state: when the live pack was loaded, and the last refused reload."""
         current: Runtime = app.state.runtime
         ok = current.store.ping()
         body = {
             "status": "ready" if ok else "database unavailable",
             "pack": current.live.pack.manifest,
+            "reload": reloader.status(),
         }
         from fastapi.responses import JSONResponse
 

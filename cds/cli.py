@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cds.rules.model import Rule
+from cds.rules.model import HOOKS, Rule
 from cds.rules.pack import check_pack, dump_rulesets
 from cds.settings import DEFAULT_RULES_DIR
 
@@ -19,6 +20,26 @@ EXAMPLES = """examples:
   cds rules compile rules/ --dump
   cds rules coverage rules/ --features features/
   cds rules schema --out rules/schema
+  cds rules catalog --out catalog/
+  cds evaluate samples/patients/dhea-ssri-woman.json --hook patient-view --now 2026-11-29
+"""
+
+CATALOG_EXAMPLES = """examples:
+  cds rules catalog --out catalog/                 # then open catalog/index.html
+  cds rules catalog --out /tmp/cat --rules rules/ --features features/
+"""
+
+EVALUATE_EXAMPLES = """input:
+  a CDS Hooks request: its prefetch is read; nothing is fetched (keys it lacks are reported as
+  unavailable); or a FHIR Bundle of one patient with --hook: the request is built from it, and
+  on order hooks the bundle's draft MedicationRequests/ServiceRequests are the draftOrders.
+
+examples:
+  cds evaluate samples/patients/dhea-ssri-woman.json --hook patient-view --now 2026-11-29
+  cds evaluate samples/patients/postpartum-zuranolone-benzo.json --hook order-sign --explain
+  cds evaluate request.json --now 2026-11-29T09:00:00Z --json > result.json
+
+exit status: 0 evaluated (cards or none), 2 unusable input (the message says file: reason)
 """
 
 
@@ -44,6 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=_positive_int,
         default=1,
         help="worker processes sharing the port, restarted when they die (default 1)",
+    )
+    serve.add_argument(
+        "--watch-rules",
+        action="store_true",
+        help="reload the rule pack when a file under the rules directory changes (also on "
+        "SIGHUP); an invalid pack is refused and the last good one keeps serving",
     )
 
     rules = commands.add_parser("rules", help="validate, compile and export the rule pack")
@@ -79,14 +106,67 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     schema.add_argument("--out", type=Path, default=DEFAULT_RULES_DIR / "schema")
+    catalog = rule_commands.add_parser(
+        "catalog",
+        help="write the rule catalogue as static HTML (opens from disk)",
+        description="Write index.html, rules/<id>.html, site.css and rules.js under --out: "
+        "every rule with its metadata, logic in plain words, value sets and codes, card "
+        "template, citations and covering BDD scenarios.",
+        epilog=CATALOG_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    catalog.add_argument("--out", type=Path, required=True, help="output directory")
+    catalog.add_argument("--rules", type=Path, default=DEFAULT_RULES_DIR, help="rule pack")
+    catalog.add_argument(
+        "--features",
+        type=Path,
+        default=DEFAULT_RULES_DIR.parent / "features",
+        help="BDD .feature files (for the scenarios covering each rule)",
+    )
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="run a CDS Hooks request (or a FHIR Bundle) offline and print the cards",
+        description="Evaluate one request with the rule pack, as the service would, offline.",
+        epilog=EVALUATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument(
+        "request", type=Path, metavar="REQUEST.json", help="a CDS Hooks request or a FHIR Bundle"
+    )
+    evaluate.add_argument(
+        "--now",
+        help="evaluation time: a date (09:00 UTC that day) or an ISO date-time; default now",
+    )
+    evaluate.add_argument(
+        "--hook",
+        choices=HOOKS,
+        help="the hook, needed for a FHIR Bundle (for a request, must match its hook)",
+    )
+    evaluate.add_argument(
+        "--explain",
+        action="store_true",
+        help="also print the facts built, skipped resources, fired rules and near misses",
+    )
+    evaluate.add_argument(
+        "--json", action="store_true", help="print JSON (cards and the explanation)"
+    )
+    evaluate.add_argument("--rules", type=Path, default=DEFAULT_RULES_DIR, help="rule pack")
+    evaluate.add_argument("--drafts", action="store_true", help="include draft rules")
 
     args = parser.parse_args(argv)
     if args.command == "serve":
+        if args.watch_rules:
+            os.environ["CDS_WATCH_RULES"] = "true"  # workers inherit it
         if args.workers > 1:
             from cds.supervisor import serve as serve_workers
 
             return serve_workers(args.host, args.port, args.workers)
         return _serve(args.host, args.port)
+    if args.command == "evaluate":
+        return _evaluate(args)
+    if args.rules_command == "catalog":
+        return _catalog(args.rules, args.out, args.features)
     if args.rules_command == "validate":
         return _validate(args.directory)
     if args.rules_command == "coverage":
@@ -158,6 +238,72 @@ def _schema(out: Path) -> int:
     schema["$id"] = "https://neurosteroid-cds.invalid/schema/rule.schema.json"
     target.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {target}")
+    return 0
+
+
+def _catalog(directory: Path, out: Path, features: Path) -> int:
+    from cds.catalog import write_static
+
+    pack, problems = check_pack(directory, include_drafts=True)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if pack is None:
+        return 1
+    if not features.is_dir():
+        print(f"note: no features folder {features}: no scenarios listed", file=sys.stderr)
+
+    def progress(number: int, total: int, rule_id: str) -> None:
+        print(f"[{number}/{total}] {rule_id}", file=sys.stderr, flush=True)
+
+    try:
+        write_static(pack, out, features if features.is_dir() else None, progress)
+    except OSError as exc:
+        print(f"{out}: cannot write: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out / 'index.html'} ({len(pack.rules)} rules)")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from cds.engine import RuleEngine
+    from cds.evaluate import (
+        InputError,
+        evaluate_request,
+        load_request,
+        parse_now,
+        render_json,
+        render_text,
+    )
+
+    try:
+        now = parse_now(args.now) if args.now else datetime.now(UTC)
+    except ValueError as exc:
+        print(f"--now: {exc}", file=sys.stderr)
+        return 2
+    try:  # the input first: a bad file is reported before the pack is compiled
+        request, source, notes = load_request(args.request, args.hook)
+    except InputError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    pack, problems = check_pack(args.rules, include_drafts=args.drafts)
+    if pack is None:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print(f"{args.rules}: the rule pack is invalid", file=sys.stderr)
+        return 2
+    try:
+        evaluation = evaluate_request(
+            request, pack, RuleEngine(pack), now=now, path=args.request, source=source, notes=notes
+        )
+    except InputError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.write(render_json(evaluation))
+    else:
+        sys.stdout.write(render_text(evaluation, explain_=args.explain))
     return 0
 
 

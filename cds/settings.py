@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         None, description="Base URL clients call (for JWT aud) when behind a proxy"
     )
     log_level: str = Field("info")
+    watch_rules: bool = Field(
+        False, description="Reload the rule pack when files under the rules directory change"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,8 @@ Signals to the supervisor:
 - SIGTERM / SIGINT: forwarded to the workers as SIGTERM (uvicorn's graceful shutdown: finish the
   requests in flight); workers still alive after ``GRACE_S`` get SIGKILL. Exit status 0.
 - SIGHUP: forwarded to every worker. A worker that is still starting keeps SIGHUP blocked until
-  its handler is installed, so the signal never kills it.
+  its handler is installed, so the signal never kills it. Each worker then reloads its rule
+  pack (:mod:`cds.reload`: an invalid pack is refused and the last good one keeps serving).
 
 A worker that dies (SIGKILL, segfault, out of memory) is replaced within ``POLL_S``; one that
 keeps dying right after its start is restarted with a growing delay (at most ``MAX_BACKOFF_S``).
@@ -34,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -219,14 +220,20 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-RELOAD_REQUESTS: list[float] = []  # monotonic times of SIGHUPs, for the hot reload to come
+RELOAD_REQUESTS: list[float] = []  # monotonic times of SIGHUPs that came before the app
+_reload: list[Callable[[str], None]] = []  # the app's Reloader.trigger_threadsafe, once built
 
 
 def _on_hup(_: int, __: FrameType | None) -> None:
-    """SIGHUP in a worker: the hook for the rule-pack hot reload (not implemented yet). Only
-    async-signal-safe work here: no logging locks that the interrupted code may hold."""
-    RELOAD_REQUESTS.append(time.monotonic())
-    os.write(2, b'{"event": "sighup", "message": "reload requested; not implemented yet"}\n')
+    """SIGHUP in a worker: reload the rule pack (:mod:`cds.reload`; the app leaves SIGHUP to this
+    handler). Before the app exists the request is only recorded, and :func:`worker_main` asks
+    for a reload once it does. Only lock-free work here: no logging locks that the interrupted
+    code may hold (``trigger_threadsafe`` only queues a callback on the event loop)."""
+    if _reload:
+        _reload[0]("SIGHUP")
+    else:
+        RELOAD_REQUESTS.append(time.monotonic())
+    os.write(2, b'{"event": "sighup", "message": "rule-pack reload requested"}\n')
 
 
 def worker_main(fd: int, host: str, port: int) -> int:
@@ -239,6 +246,7 @@ def worker_main(fd: int, host: str, port: int) -> int:
 
     from cds.app import create_app
     from cds.errors import RulePackError
+    from cds.reload import Reloader
     from cds.settings import get_settings
 
     sock = socket.socket(fileno=fd)
@@ -253,6 +261,10 @@ def worker_main(fd: int, host: str, port: int) -> int:
     except ValueError as exc:
         print(f"refusing to start: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    reloader: Reloader = app.state.reloader
+    _reload.append(reloader.trigger_threadsafe)
+    if RELOAD_REQUESTS:  # a SIGHUP during start-up may predate the files the pack was read from
+        reloader.trigger_threadsafe("SIGHUP")
     # host and port are only shown in uvicorn's log lines: the socket is already bound.
     config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level)
     uvicorn.Server(config).run(sockets=[sock])

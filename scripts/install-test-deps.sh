@@ -5,6 +5,7 @@
 #   sudo bash scripts/install-test-deps.sh
 #
 # - postgresql: tests/postgres_server.py starts a throwaway cluster with its initdb/pg_ctl.
+# - chromium: tests/test_web_pages.py drives /usr/bin/chromium with Playwright (headless).
 set -euo pipefail
 
 packages=()
@@ -14,11 +15,13 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
     packages+=(postgresql)
 fi
 
-# --- More test dependencies go here: one check + `packages+=(name)` each, e.g. ---------------
-# if ! command -v chromium >/dev/null; then
-#     packages+=(chromium)
-# fi
-# -----------------------------------------------------------------------------------------------
+# Chromium for the browser tests (tests/browser.py launches /usr/bin/chromium, not Playwright's
+# own download, so the tests need no internet).
+if [[ ! -x /usr/bin/chromium ]]; then
+    packages+=(chromium)
+fi
+
+# --- More test dependencies go here: one check + `packages+=(name)` each. ----------------------
 
 if ((${#packages[@]} == 0)); then
     echo "install-test-deps: nothing to install"
