@@ -292,3 +292,84 @@ def test_reused_sessions_forget_the_previous_patient(monkeypatch: object) -> Non
                 assert _rule_ids(engine, normal) == set()
     finally:
         setattr(cds.engine, "RECYCLE_AFTER", 10_000)  # noqa: B010
+
+
+CROSS_JOIN_SCRIPT = textwrap.dedent("""
+    import sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from packbuilder import make_pack, rule
+    from cds.engine import RuleEngine
+    from cds.facts import ConditionFact, LabFact, MedicationFact
+    from cds.rules.pack import load_pack
+    # the case hypothesis found (tests/test_engine_oracle.py, seed 1), kept verbatim
+    pack = load_pack(make_pack(Path({tmp!r}), [rule("lab-after-start", [
+        {{"fact": "condition", "as": "c", "in": "pcos", "where": {{"active": False}}}},
+        {{"fact": "medication", "as": "rx", "in": "dhea-systemic"}},
+        {{"fact": "lab", "as": "lab", "in": "dhea-s",
+         "window": {{"after": {{"ref": "rx.start_day", "offset": "P7D"}}}}}},
+    ])]))
+    engine = RuleEngine(pack)
+    others = [
+        MedicationFact(id="m0", concept="dhea", active=False, source="self-reported",
+                       based_on_request=False, start_day=20400.0, start_days_ago=21.0),
+        MedicationFact(id="m2", concept="dhea", active=True, source="self-reported",
+                       based_on_request=True, dose_mg_per_day=25.0),
+        MedicationFact(id="m3", concept="dhea", active=False, source="self-reported",
+                       based_on_request=False, start_day=20000.0, start_days_ago=421.0),
+    ]
+    rx = MedicationFact(id="m1", valuesets=("dhea-systemic",), concept="dhea", active=False,
+                        based_on_request=True, dose_mg_per_day=50.0, start_day=20400.0,
+                        start_days_ago=21.0)
+    pcos = ConditionFact(id="c0", valuesets=("pcos",), concept="pcos", active=False)
+    for day in (19900.0, 20500.0):  # the join fails, then holds
+        lab = LabFact(id="l0", valuesets=("dhea-s",), concept="dhea-s", value=250.0,
+                      range_status="unknown", specimen="saliva", day=day, days_ago=521.0,
+                      latest=True, rank=1.0)
+        found = engine.evaluate([*others[:1], rx, *others[1:], lab, pcos], hook="patient-view",
+                                now=datetime.now(UTC))
+        print(len(found))
+""")
+
+
+def test_a_failing_join_does_not_crash_the_engine(tmp_path: Path) -> None:
+    """The case that crashed durable-rules in a property-test run (assert_facts, with the
+    window compiled as a join): joins are now checked by the adapter. In a subprocess, so that a
+    regression fails this test rather than the whole run."""
+    script = CROSS_JOIN_SCRIPT.format(tests=str(Path(__file__).parent), tmp=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["0", "1"]
+
+
+RAW_JOIN_CRASH = textwrap.dedent("""
+    import json
+    import durable_rules_engine as dre
+    rules = {"s": {"all": [{"s": {"_s": True}}]},
+             "r": {"all": [{"a": {"$and": [{"type": "med"}, {"active": False}]}},
+                           {"b": {"$and": [{"type": "lab"}, {"$gte": {"day": {"a": "start"}}}]}}]}}
+    handle = dre.create_ruleset("crash", json.dumps(rules))
+    facts = [{"sid": "1", "id": "s", "_s": True},
+             {"sid": "1", "id": "m", "type": "med", "active": False, "start": 20400.0},
+             {"sid": "1", "id": "l", "type": "lab", "day": 19900.0}]
+    dre.assert_facts(handle, json.dumps(facts))
+    print("survived")
+""")
+
+
+def test_durable_rules_still_crashes_on_a_failing_compiled_join() -> None:
+    """The measured hazard behind checking joins in the adapter: a join that does not hold,
+    from a pattern with one test to a pattern with two, kills the process in assert_facts.
+    If this ever prints "survived", durable-rules changed and the workaround can be revisited."""
+    done = subprocess.run(
+        [sys.executable, "-c", RAW_JOIN_CRASH],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "survived" not in done.stdout

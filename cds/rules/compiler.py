@@ -93,22 +93,22 @@ def compile_ruleset(rules: Iterable[RuleIR]) -> dict[str, dict[str, Any]]:
 
 
 def deferred_joins(ir: RuleIR) -> list[tuple[str, Cond]]:
-    """Joins between two patterns on the same kind of fact, as (binding, condition).
+    """Every join (a test whose operand is another bound fact's field), as (binding, condition).
 
-    durable-rules segfaults (measured, every run) when a pattern's join refers to another
-    pattern on the same fact type, e.g. two labs with ``b.id != a.id``. Those joins are not
-    compiled; the adapter checks them on each combination durable-rules finds.
+    Joins are never compiled into durable-rules: it segfaults inside ``assert_facts`` when a
+    join fails in some network shapes (measured: two patterns, a join from the second to the
+    first that does not hold, crashes or not depending only on how many tests the two patterns
+    have; a join between two patterns on the same fact type crashes every time). durable-rules
+    finds the combinations of facts that pass each pattern's own tests; the adapter checks the
+    joins on each combination, as it checks absence. ``tests/test_engine_hazards.py`` keeps the
+    crashing shapes.
     """
-    kinds = {p.binding: (p.fact_type, p.name) for p in ir.positive}
-    out = []
-    for pattern in ir.positive:
-        for cond in pattern.conds:
-            if isinstance(cond.value, Ref) and kinds.get(cond.value.binding) == (
-                pattern.fact_type,
-                pattern.name,
-            ):
-                out.append((pattern.binding, cond))
-    return out
+    return [
+        (pattern.binding, cond)
+        for pattern in ir.positive
+        for cond in pattern.conds
+        if isinstance(cond.value, Ref)
+    ]
 
 
 def compile_pattern(
