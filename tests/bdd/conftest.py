@@ -210,6 +210,8 @@ def _call(visit: Visit, url: str, hook: str) -> None:
         "MedicationStatement": "medicationStatements",
         "Condition": "conditions",
         "QuestionnaireResponse": "questionnaires",
+        "ServiceRequest": "observations",  # orders on record (a client may send more than asked)
+        "Specimen": "labs",
     }
     for resource in chart.resources:
         by_key[key_of[resource["resourceType"]]].append(resource)
