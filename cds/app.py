@@ -25,7 +25,7 @@ from cds.outcome import operation_outcome
 from cds.reload import Reloader
 from cds.rules.pack import RulePack, load_pack
 from cds.settings import Settings, get_settings
-from cds.storage import Store
+from cds.storage import StorageError, Store
 from cds.web import include_web
 
 AUTH_OFF_WARNING = "CDS_AUTH=off: requests are not authenticated. For local trials only."
@@ -133,6 +133,12 @@ def create_app(
         first: dict[str, Any] = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid"}
         where = ".".join(str(p) for p in first["loc"])
         return operation_outcome(400, "invalid", f"{where}: {first['msg']}", where or None)
+
+    @app.exception_handler(StorageError)
+    async def store_down(_: Request, exc: StorageError) -> Response:
+        """The database failed: 503, so the EHR may retry; the cause goes to the log only."""
+        log.error("storage_error", error=str(exc)[:200])
+        return operation_outcome(503, "transient", "the service's store is unavailable; retry")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:

@@ -89,8 +89,19 @@ class AuditWriter:
     def _write(self, batch: list[Entry]) -> None:
         try:
             self._store.record_invocations(batch)
-        except Exception as exc:  # the audit must never take the service down
-            log.error("audit_write_failed", rows=len(batch), error=type(exc).__name__)
+        except Exception:  # the audit must never take the service down
+            if len(batch) > 1:  # one bad row must not cost the others: write them one by one
+                for entry in batch:
+                    self._write_one(entry)
+            else:
+                self._write_one(batch[0])
         with self._done:
             self._written += len(batch)
             self._done.notify_all()
+
+    def _write_one(self, entry: Entry) -> None:
+        try:
+            self._store.record_invocations([entry])
+        except Exception as exc:  # the audit must never take the service down
+            self.dropped += 1
+            log.error("audit_write_failed", rows=1, error=type(exc).__name__)

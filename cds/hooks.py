@@ -6,10 +6,12 @@ Lenient where real clients differ from the spec (extra fields allowed, the sandb
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL characters
 
 SERVICES: dict[str, tuple[str, str, str]] = {
     # id: (hook, title, description)
@@ -56,7 +58,7 @@ class HookContext(_Lenient):
 
 class HookRequest(_Lenient):
     hook: str
-    hookInstance: str = Field(min_length=1)  # noqa: N815
+    hookInstance: str = Field(min_length=1, max_length=128, pattern=NO_NUL)  # noqa: N815
     fhirServer: str | None = Field(None, pattern=r"^https?://")  # noqa: N815
     fhirAuthorization: FhirAuthorization | None = None  # noqa: N815
     context: HookContext
@@ -76,26 +78,37 @@ class HookRequest(_Lenient):
 
 
 class ReasonCoding(_Lenient):
-    code: str | None = None
-    system: str | None = None
-    display: str | None = None
+    code: str | None = Field(None, max_length=1024, pattern=NO_NUL)
+    system: str | None = Field(None, max_length=1024, pattern=NO_NUL)
+    display: str | None = Field(None, max_length=4096, pattern=NO_NUL)
 
 
 class OverrideReason(_Lenient):
     reason: ReasonCoding | None = None
-    userComment: str | None = None  # noqa: N815
+    userComment: str | None = Field(None, max_length=10_000, pattern=NO_NUL)  # noqa: N815
 
 
 class AcceptedSuggestion(_Lenient):
-    id: str
+    id: str = Field(max_length=255, pattern=NO_NUL)
 
 
 class FeedbackEntry(_Lenient):
-    card: str = Field(min_length=1)
+    card: str = Field(min_length=1, max_length=255, pattern=NO_NUL)
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[AcceptedSuggestion] = Field(default_factory=list)  # noqa: N815
     overrideReason: OverrideReason | None = None  # noqa: N815
     outcomeTimestamp: datetime  # noqa: N815
+
+    @field_validator("outcomeTimestamp")
+    @classmethod
+    def _storable(cls, moment: datetime) -> datetime:
+        """A timestamp must convert to UTC (0001-01-01T00:00+01:00 cannot)."""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("outcomeTimestamp is outside the representable range") from exc
 
 
 class FeedbackBody(_Lenient):

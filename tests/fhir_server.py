@@ -170,6 +170,9 @@ class FhirServer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops the 6th concurrent SYN (the kernel retries it
+    # after 1 s): a request without prefetch opens one connection per key, 7 at once
+    request_queue_size = 64
     fhir: FhirServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
