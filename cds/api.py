@@ -17,7 +17,7 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cds.audit import AuditWriter
 from cds.auth import TokenValidator
@@ -62,6 +62,48 @@ class Runtime:
     http: httpx.AsyncClient
     validator: TokenValidator | None
     clock: Callable[[], datetime]
+
+
+OPERATION_OUTCOME_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["resourceType", "issue"],
+    "properties": {
+        "resourceType": {"const": "OperationOutcome"},
+        "issue": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_ERRORS = {
+    400: "Malformed request: the OperationOutcome names the bad field",
+    401: "Missing or invalid bearer token (no body)",
+    404: "Unknown CDS service",
+    412: "Data the rules need could not be obtained (prefetch key and reason)",
+    413: "Request body over the limit",
+    503: "The service's store is unavailable; retry",
+}
+
+
+def request_body(model: type[BaseModel]) -> dict[str, Any]:
+    """An OpenAPI requestBody for an endpoint that parses its raw body itself (so that the
+    token is checked before the body), with the model's schema inlined."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = schema.pop("$defs", {})
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "x-components": defs,
+    }
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        if code == 401:
+            out[code] = {"description": _ERRORS[code]}
+        else:
+            out[code] = {
+                "description": _ERRORS[code],
+                "content": {"application/fhir+json": {"schema": OPERATION_OUTCOME_SCHEMA}},
+            }
+    return out
 
 
 def bad_request(exc: ValidationError | RequestError) -> JSONResponse:
@@ -114,7 +156,12 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
         ]
         return JSONResponse({"services": services})
 
-    @api.post("/cds-services/{service_id}", tags=["cds-hooks"])
+    @api.post(
+        "/cds-services/{service_id}",
+        tags=["cds-hooks"],
+        openapi_extra=request_body(HookRequest),
+        responses=error_responses(400, 401, 404, 412, 413, 503),
+    )
     async def call_service(service_id: str, request: Request) -> Response:
         """Evaluate the rules of a hook and return cards (``{"cards": []}`` when none apply)."""
         runtime = runtime_of(request)
@@ -125,7 +172,12 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
         hook, hook_request = parsed
         return await _evaluate(runtime, service_id, hook, hook_request, started)
 
-    @api.post("/explain/{service_id}", tags=["workbench"])
+    @api.post(
+        "/explain/{service_id}",
+        tags=["workbench"],
+        openapi_extra=request_body(HookRequest),
+        responses=error_responses(400, 401, 404, 412, 413),
+    )
     async def explain_service(service_id: str, request: Request) -> Response:
         """Like a service call, but answers with the explanation (facts, matches, near misses)
         beside the cards. For the sandbox and informaticists; nothing is stored."""
@@ -135,7 +187,12 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
             return parsed
         return await explain_request(runtime, *parsed)
 
-    @api.post("/cds-services/{service_id}/feedback", tags=["cds-hooks"])
+    @api.post(
+        "/cds-services/{service_id}/feedback",
+        tags=["cds-hooks"],
+        openapi_extra=request_body(FeedbackBody),
+        responses=error_responses(400, 401, 404, 413, 503),
+    )
     async def feedback(service_id: str, request: Request) -> Response:
         """Store feedback on cards (accepted / overridden, suggestions, override reasons)."""
         runtime = runtime_of(request)

@@ -35,6 +35,35 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, corrected to what the service really does: request bodies of the
+    endpoints that parse their own body go to components; no 422 (bad input is a 400 with an
+    OperationOutcome); /metrics is Prometheus text."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for path, item in schema.get("paths", {}).items():
+        for operation in item.values():
+            components.update(operation.pop("x-components", {}))
+            operation.get("responses", {}).pop("422", None)
+            if path == "/metrics":
+                operation["responses"]["200"]["content"] = {
+                    "text/plain": {"schema": {"type": "string"}}
+                }
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if unused in components and f"#/components/schemas/{unused}" not in str(
+            schema.get("paths")
+        ):
+            components.pop(unused)
+    app.openapi_schema = schema
+    return schema
+
+
 def create_app(
     settings: Settings | None = None,
     pack: RulePack | None = None,
@@ -92,6 +121,7 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.reloader = reloader
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     def runtime_of(request: Request) -> Runtime:
         current: Runtime = request.app.state.runtime
