@@ -343,7 +343,10 @@ async def _evaluate(
             draft_orders=_by_reference(drafts),
             patient_ref=f"Patient/{hook_request.context.patientId}",
         )
-        issued = await run_in_threadpool(_remembered, runtime, pack, issued, key, now)
+        if any(pack.by_id[c.rule_id].rule.memory for c in issued):  # a database read
+            issued = await run_in_threadpool(_remembered, runtime, pack, issued, key, now)
+        else:
+            issued = _remembered(runtime, pack, issued, key, now)
         fired = sorted({f"{c.rule_id}@{c.rule_version}" for c in issued})
         outcome = "cards" if issued else "no-cards"
         for card in issued:

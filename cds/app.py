@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from cds.audit import AuditWriter
 from cds.auth import TokenValidator, load_trusted_issuers
 from cds.engine import RuleEngine
 from cds.fhir.fetch import make_fhir_client
+from cds.middleware import BodyLimitMiddleware
 from cds.observability import Metrics, configure_logging, log
 from cds.outcome import operation_outcome
 from cds.reload import Reloader
@@ -137,26 +138,11 @@ def create_app(
         allow_headers=["Authorization", "Content-Type"],
     )
 
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """413 for bodies over the limit, by Content-Length or by counting a streamed body."""
-        limit = settings.max_body_bytes
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return operation_outcome(413, "too-long", f"request body over {limit} bytes")
-        if request.method == "POST" and length is None:
-            body = b""
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    return operation_outcome(413, "too-long", f"request body over {limit} bytes")
-            request._body = body  # starlette reads it from here later
-        response = await call_next(request)
-        if settings.auth == "off":
-            response.headers["X-CDS-Auth-Warning"] = AUTH_OFF_WARNING
-        return response
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        warning=AUTH_OFF_WARNING if settings.auth == "off" else None,
+    )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> Response:
