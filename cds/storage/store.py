@@ -365,6 +365,32 @@ class Store:
             )
             return {str(uuid): str(rule_id) for uuid, rule_id in rows}
 
+    @property
+    def is_local(self) -> bool:
+        """An embedded SQLite file: reads are cheap enough to make on the event loop."""
+        return self._engine.dialect.name == "sqlite"
+
+    def memory_for(
+        self, patient_key: str, rule_ids: Sequence[str], since: datetime
+    ) -> list[tuple[str, str | None, datetime]]:
+        """(rule id, finding key, outcome time) of every feedback on these rules for one patient
+        since ``since``: card memory for all remembered rules of a request in one light query."""
+        _require_aware("since", since)
+        if not rule_ids:
+            return []
+        query = select(
+            FeedbackRow.rule_id, FeedbackRow.finding_key, FeedbackRow.outcome_timestamp
+        ).where(
+            FeedbackRow.patient_key == patient_key,
+            FeedbackRow.rule_id.in_(set(rule_ids)),
+            FeedbackRow.outcome_timestamp >= since,
+        )
+        try:
+            with self._engine.connect() as connection:
+                return [(str(r), f, t) for r, f, t in connection.execute(query)]
+        except SQLAlchemyError as exc:
+            raise StorageError(f"memory_for failed: {type(exc).__name__}") from exc
+
     def feedback_for(self, patient_key: str, rule_id: str, since: datetime) -> list[StoredFeedback]:
         """Feedback on ``rule_id`` cards for one patient with ``outcome_timestamp >= since``,
         oldest first (card memory: "once per result", "once per 6 months")."""
