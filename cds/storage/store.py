@@ -19,7 +19,7 @@ from typing import Any, Final, Literal, get_args
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy import Engine, create_engine, event, func, insert, select, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -306,10 +306,13 @@ class Store:
         for invocation, cards in batch:
             if cards and invocation.patient_key is None:
                 raise ValueError("cards need a patient: the invocation has no patient_key")
+        invocations = [_invocation_values(inv, len(cards)) for inv, cards in batch]
+        issued = [_card_values(inv, card) for inv, cards in batch for card in cards]
+        # Core executemany, not ORM objects: the audit of every request goes through here
         with self._transaction("record_invocation") as session:
-            for invocation, cards in batch:
-                session.add(_invocation_row(invocation, len(cards)))
-                session.add_all(_card_row(invocation, card) for card in cards)
+            session.execute(insert(InvocationRow), invocations)
+            if issued:
+                session.execute(insert(IssuedCardRow), issued)
 
     def record_feedback(self, service_id: str, items: Sequence[FeedbackItem]) -> int:
         """Store feedback items in one transaction and return how many were stored.
@@ -482,33 +485,33 @@ class Store:
         ]
 
 
-def _invocation_row(invocation: InvocationRecord, cards_count: int) -> InvocationRow:
-    return InvocationRow(
-        hook_instance=invocation.hook_instance,
-        service_id=invocation.service_id,
-        hook=invocation.hook,
-        patient_key=invocation.patient_key,
-        rules_fired=list(invocation.rules_fired),
-        pack_hash=invocation.pack_hash,
-        latency_ms=invocation.latency_ms,
-        status_code=invocation.status_code,
-        outcome=invocation.outcome,
-        cards_count=cards_count,
-        created_at=invocation.created_at,
-    )
+def _invocation_values(invocation: InvocationRecord, cards_count: int) -> dict[str, Any]:
+    return {
+        "hook_instance": invocation.hook_instance,
+        "service_id": invocation.service_id,
+        "hook": invocation.hook,
+        "patient_key": invocation.patient_key,
+        "rules_fired": list(invocation.rules_fired),
+        "pack_hash": invocation.pack_hash,
+        "latency_ms": invocation.latency_ms,
+        "status_code": invocation.status_code,
+        "outcome": invocation.outcome,
+        "cards_count": cards_count,
+        "created_at": invocation.created_at,
+    }
 
 
-def _card_row(invocation: InvocationRecord, card: IssuedCardRecord) -> IssuedCardRow:
-    return IssuedCardRow(
-        card_uuid=card.card_uuid,
-        hook_instance=invocation.hook_instance,
-        service_id=invocation.service_id,
-        rule_id=card.rule_id,
-        rule_version=card.rule_version,
-        patient_key=invocation.patient_key,
-        finding_key=card.finding_key,
-        created_at=invocation.created_at,
-    )
+def _card_values(invocation: InvocationRecord, card: IssuedCardRecord) -> dict[str, Any]:
+    return {
+        "card_uuid": card.card_uuid,
+        "hook_instance": invocation.hook_instance,
+        "service_id": invocation.service_id,
+        "rule_id": card.rule_id,
+        "rule_version": card.rule_version,
+        "patient_key": invocation.patient_key,
+        "finding_key": card.finding_key,
+        "created_at": invocation.created_at,
+    }
 
 
 def _stored(row: FeedbackRow) -> StoredFeedback:
