@@ -106,6 +106,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     schema.add_argument("--out", type=Path, default=DEFAULT_RULES_DIR / "schema")
+    configmap = rule_commands.add_parser(
+        "configmap",
+        help="write the pack as a Kubernetes ConfigMap and the Deployment patch that mounts it",
+        epilog="example:\n  cds rules configmap rules/ --out deploy/k8s/generated\n"
+        "  kubectl apply -f deploy/k8s/generated/rules-configmap.yaml\n"
+        "  kubectl patch deployment neurosteroid-cds --patch-file "
+        "deploy/k8s/generated/rules-configmap-patch.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    configmap.add_argument("directory", nargs="?", type=Path, default=DEFAULT_RULES_DIR)
+    configmap.add_argument("--out", type=Path, required=True, help="output directory")
+    configmap.add_argument("--name", default="neurosteroid-cds-rules", help="ConfigMap name")
     catalog = rule_commands.add_parser(
         "catalog",
         help="write the rule catalogue as static HTML (opens from disk)",
@@ -165,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args.host, args.port)
     if args.command == "evaluate":
         return _evaluate(args)
+    if args.rules_command == "configmap":
+        return _configmap(args.directory, args.out, args.name)
     if args.rules_command == "catalog":
         return _catalog(args.rules, args.out, args.features)
     if args.rules_command == "validate":
@@ -205,6 +219,23 @@ def _compile(directory: Path, *, dump: bool, drafts: bool) -> int:
             f"compiled pack {pack.pack_hash}: "
             + ", ".join(f"{h}: {n} rules" for h, n in sizes.items())
         )
+    return 0
+
+
+def _configmap(directory: Path, out: Path, name: str) -> int:
+    from cds.errors import RulePackError
+    from cds.k8s import write_manifests
+
+    try:
+        pack_hash = write_manifests(directory, out, name=name)
+    except RulePackError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {out}/rules-configmap.yaml and rules-configmap-patch.yaml (pack {pack_hash})")
     return 0
 
 
