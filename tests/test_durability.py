@@ -36,6 +36,7 @@ import pytest
 from hookrequests import hook_request, sample
 from packbuilder import make_pack
 from postgres_server import create_database, postgres_server
+from processes import children as _children
 from service import free_port
 from sqlalchemy import create_engine, text
 
@@ -228,16 +229,6 @@ def test_acknowledged_feedback_survives_sigkill(
 CONCURRENCY = 8
 LOAD_S = 8.0
 KILL_AT_S = 3.0
-
-
-def _children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for children in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            found |= {int(c) for c in children.read_text().split()}
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return found
 
 
 @dataclass

@@ -18,10 +18,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from hookrequests import hook_request, sample
+from processes import alive as _alive
+from processes import children as _children
+from processes import wait_for as _wait_for
 from service import free_port
 
 from cds.api import LivePack
@@ -37,19 +40,6 @@ RULE = Path("laboratory-monitoring") / "dhea-s-high.yaml"
 PV = "/cds-services/neurosteroid-patient-view"
 OLD_WORDING = "Dose may be supraphysiologic"
 NEW_WORDING = "Dose may be too high"
-RELOAD_WAIT_S = 20.0
-
-T = TypeVar("T")
-
-
-def _wait_for(what: str, check: Callable[[], T | None], timeout: float = RELOAD_WAIT_S) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 # --- files -------------------------------------------------------------------------------
@@ -115,24 +105,6 @@ def _server(tmp: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], st
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
         out.close()
-
-
-def _children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for children in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            found |= {int(c) for c in children.read_text().split()}
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _log(tmp: Path) -> str:

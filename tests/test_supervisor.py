@@ -9,51 +9,21 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
+from processes import alive as _alive
+from processes import children as _children
+from processes import wait_for as _wait_for
 from service import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 MINI_PACK = ROOT / "tests" / "data" / "mini-pack"
 BROKEN_PACK = ROOT / "tests" / "data" / "broken-rules"
 CDS = Path(sys.executable).parent / "cds"
-
-T = TypeVar("T")
-
-
-def _wait_for(what: str, check: Callable[[], T | None], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def _children(pid: int) -> set[int]:
-    """Direct children of ``pid`` (Linux /proc; empty once the process is gone)."""
-    found: set[int] = set()
-    for children in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            found |= {int(c) for c in children.read_text().split()}
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """Running and not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _livez(base: str) -> bool:
