@@ -8,12 +8,14 @@ length depend on the month it starts in, which reviewers found harder to reason 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _DURATION = re.compile(r"^(-)?P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$")
 DAYS_PER_YEAR = 365.25
 DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 
 
+@lru_cache(maxsize=4096)
 def duration_days(text: str) -> float:
     """Days in an ISO 8601 duration; raises ValueError on anything else."""
     match = _DURATION.match(text)
