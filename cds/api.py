@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,14 +19,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
+from cds.assessment import assess
 from cds.audit import AuditWriter
 from cds.auth import TokenValidator
-from cds.cards import IssuedCard, build_cards
-from cds.context.normalise import PatientData, build_facts
+from cds.cards import IssuedCard
+from cds.context.normalise import PatientData
 from cds.context.prefetch import gather, prefetch_templates
 from cds.engine import RuleEngine
 from cds.errors import AuthError, DataUnavailableError, RequestError
-from cds.explain import explain
 from cds.facts import EPOCH
 from cds.hooks import SERVICES, FeedbackBody, HookRequest
 from cds.observability import Metrics, log
@@ -211,7 +211,7 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
                 override_reason_code=_reason(entry, "code"),
                 override_reason_display=_reason(entry, "display"),
                 override_comment=entry.overrideReason.userComment if entry.overrideReason else None,
-                outcome_timestamp=_aware(entry.outcomeTimestamp),
+                outcome_timestamp=entry.outcomeTimestamp,  # aware UTC (FeedbackEntry)
             )
             for entry in body.feedback
         ]
@@ -261,10 +261,6 @@ def _reason(entry: Any, field: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 async def _patient_data(runtime: Runtime, hook_request: HookRequest) -> PatientData:
     """The request's patient data, from its prefetch and (for what is missing) the FHIR server.
     Raises DataUnavailableError (→ 412) or RequestError (→ 400)."""
@@ -299,18 +295,20 @@ async def explain_request(runtime: Runtime, hook: str, hook_request: HookRequest
         return unavailable(exc)
     except RequestError as exc:
         return bad_request(exc)
-    drafts = _draft_resources(hook_request.context.draftOrders)
     now = runtime.clock()
-    facts = build_facts(data, now=now, terminology=pack.terminology, draft_orders=drafts)
-    explanation = explain(engine, facts, hook=hook, now=now)
-    cards = build_cards(
-        explanation.findings,
+    result = assess(
         pack,
-        draft_orders=_by_reference(drafts),
-        patient_ref=f"Patient/{hook_request.context.patientId}",
+        engine,
+        data,
+        hook=hook,
+        now=now,
+        patient_id=hook_request.context.patientId,
+        draft_orders=hook_request.context.draftOrders,
+        explained=True,
     )
-    body = explanation.as_json()
-    body["cards"] = [c.card for c in cards]
+    assert result.explanation is not None
+    body = result.explanation.as_json()
+    body["cards"] = [c.card for c in result.cards]
     body["now"] = now.isoformat()
     return JSONResponse(body)
 
@@ -333,16 +331,16 @@ async def _evaluate(
         status_code, outcome = 400, "400"
         response = bad_request(exc)
     else:
-        drafts = _draft_resources(hook_request.context.draftOrders)
         now = runtime.clock()
-        facts = build_facts(data, now=now, terminology=pack.terminology, draft_orders=drafts)
-        findings = engine.evaluate(facts.facts, hook=hook, now=now, data_status=facts.data_status)
-        issued = build_cards(
-            findings,
+        issued = assess(
             pack,
-            draft_orders=_by_reference(drafts),
-            patient_ref=f"Patient/{hook_request.context.patientId}",
-        )
+            engine,
+            data,
+            hook=hook,
+            now=now,
+            patient_id=hook_request.context.patientId,
+            draft_orders=hook_request.context.draftOrders,
+        ).cards
         if runtime.store.is_local or not any(pack.by_id[c.rule_id].rule.memory for c in issued):
             # a local SQLite read (~0.5 ms) costs less than the hop to a worker thread
             issued = _remembered(runtime, pack, issued, key, now)
@@ -415,18 +413,3 @@ def _remembered(
                 continue
         kept.append(card)
     return kept
-
-
-def _draft_resources(bundle: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if not bundle:
-        return []
-    entries = bundle.get("entry")
-    return [
-        e["resource"]
-        for e in (entries if isinstance(entries, list) else [])
-        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-    ]
-
-
-def _by_reference(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {f"{r.get('resourceType')}/{r.get('id')}": r for r in resources if r.get("id")}

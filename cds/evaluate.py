@@ -17,7 +17,7 @@ import asyncio
 import json
 import re
 import textwrap
-import uuid
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -27,29 +27,18 @@ from typing import Any, Final
 import httpx
 from pydantic import ValidationError
 
-from cds.cards import IssuedCard, build_cards, render_value
-from cds.context.normalise import build_facts
+from cds.assessment import assess
+from cds.cards import IssuedCard, render_value
 from cds.context.prefetch import PREFETCH_TEMPLATES, gather
+from cds.ehr import ORDER_HOOKS, PREFETCH_KEY_OF_TYPE, bundle_resources, is_draft, reference
+from cds.ehr import hook_request as ehr_request
 from cds.engine import RuleEngine
 from cds.errors import DataUnavailableError, RequestError
-from cds.explain import Explanation, explain
+from cds.explain import Explanation
 from cds.hooks import HookRequest
 from cds.rules.model import HOOKS
 from cds.rules.pack import RulePack
 
-ORDER_HOOKS: Final = ("order-select", "order-sign")
-DRAFT_TYPES: Final = ("MedicationRequest", "ServiceRequest")
-# Which prefetch key a bundle resource travels in (classification is by code afterwards).
-KEY_OF_TYPE: Final[Mapping[str, str]] = {
-    "Observation": "labs",
-    "Specimen": "labs",
-    "ServiceRequest": "labs",
-    "QuestionnaireResponse": "questionnaires",
-    "MedicationRequest": "medicationRequests",
-    "Medication": "medicationRequests",
-    "MedicationStatement": "medicationStatements",
-    "Condition": "conditions",
-}
 OFFLINE_REASON: Final = "not in the prefetch; fetching it needs the FHIR server (offline run)"
 REQUIRED_KEYS: Final = frozenset({"patient"})  # as cds.api: no patient, no answer (412 there)
 SAMPLE_HOUR: Final = 9  # a date-only --now means 09:00 UTC, as the BDD "today is" step does
@@ -135,31 +124,13 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
-    entries = bundle.get("entry")
-    return [
-        e["resource"]
-        for e in (entries if isinstance(entries, list) else [])
-        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-    ]
-
-
-def _searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "entry": [{"resource": r} for r in resources],
-    }
-
-
 def request_from_bundle(
     bundle: Mapping[str, Any], hook: str, path: Path | str = "bundle"
 ) -> tuple[dict[str, Any], list[str]]:
     """The CDS Hooks request an EHR would send for this patient, and notes on what was left
     out. Draft orders (status ``draft``) travel in ``context.draftOrders`` on order hooks and are
     left out on patient-view (they are not on the FHIR server yet)."""
-    resources = _resources(bundle)
+    resources = bundle_resources(bundle)
     patients = [r for r in resources if r.get("resourceType") == "Patient"]
     if not patients:
         raise InputError(path, "the Bundle holds no Patient resource")
@@ -169,52 +140,27 @@ def request_from_bundle(
     notes: list[str] = []
     if len(patients) > 1:
         notes.append(f"the Bundle holds {len(patients)} Patients; the first one is used")
-    keyed: dict[str, list[dict[str, Any]]] = {key: [] for key in PREFETCH_TEMPLATES}
-    drafts: list[dict[str, Any]] = []
-    unread: dict[str, int] = {}
-    for resource in resources:
-        rtype = resource.get("resourceType")
-        if rtype == "Patient":
-            continue
-        if rtype in DRAFT_TYPES and resource.get("status") == "draft":
-            drafts.append(resource)
-            continue
-        key = KEY_OF_TYPE.get(str(rtype))
-        if key is None:
-            unread[str(rtype)] = unread.get(str(rtype), 0) + 1
-        else:
-            keyed[key].append(resource)
+    drafts = [r for r in resources if is_draft(r)]
+    unread = Counter(
+        str(r.get("resourceType"))
+        for r in resources
+        if r.get("resourceType") != "Patient"
+        and not is_draft(r)
+        and r.get("resourceType") not in PREFETCH_KEY_OF_TYPE
+    )
     if unread:
         notes.append(
             "not read by any rule: " + ", ".join(f"{n} {t}" for t, n in sorted(unread.items()))
         )
-    context: dict[str, Any] = {"userId": "Practitioner/cds-evaluate", "patientId": patient["id"]}
-    if hook in ORDER_HOOKS:
-        context["draftOrders"] = {
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [{"resource": r} for r in drafts],
-        }
-        if hook == "order-select":
-            context["selections"] = [f"{r['resourceType']}/{r.get('id', '')}" for r in drafts] or [
-                "MedicationRequest/none"
-            ]
-        if not drafts:
-            notes.append(f"the Bundle holds no draft order: {hook} runs with none")
-    elif drafts:
-        names = ", ".join(f"{r['resourceType']}/{r.get('id', '?')}" for r in drafts)
+    if hook in ORDER_HOOKS and not drafts:
+        notes.append(f"the Bundle holds no draft order: {hook} runs with none")
+    elif hook not in ORDER_HOOKS and drafts:
+        names = ", ".join(reference(r) for r in drafts)
         notes.append(
             f"draft orders left out ({names}): {hook} carries none; "
             "use --hook order-select or order-sign to check them"
         )
-    prefetch: dict[str, Any] = {"patient": patient}
-    prefetch.update({key: _searchset(items) for key, items in keyed.items() if key != "patient"})
-    body = {
-        "hook": hook,
-        "hookInstance": str(uuid.uuid4()),
-        "context": context,
-        "prefetch": prefetch,
-    }
+    body = ehr_request(hook, patient, resources, drafts=drafts, user="Practitioner/cds-evaluate")
     return body, notes
 
 
@@ -291,10 +237,6 @@ async def _gather_offline(request: HookRequest) -> Any:
         )
 
 
-def _draft_resources(bundle: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    return _resources(bundle) if bundle else []
-
-
 def evaluate_request(
     request: HookRequest,
     pack: RulePack,
@@ -313,15 +255,17 @@ def evaluate_request(
         raise InputError(path, f"prefetch '{exc.key}' is unavailable: {exc.reason}") from None
     except RequestError as exc:
         raise InputError(path, exc.message) from None
-    drafts = _draft_resources(request.context.draftOrders)
-    facts = build_facts(data, now=now, terminology=pack.terminology, draft_orders=drafts)
-    explanation = explain(engine, facts, hook=request.hook, now=now)
-    cards = build_cards(
-        explanation.findings,
+    result = assess(
         pack,
-        draft_orders={f"{r.get('resourceType')}/{r.get('id')}": r for r in drafts if r.get("id")},
-        patient_ref=f"Patient/{request.context.patientId}",
+        engine,
+        data,
+        hook=request.hook,
+        now=now,
+        patient_id=request.context.patientId,
+        draft_orders=request.context.draftOrders,
+        explained=True,
     )
+    assert result.explanation is not None
     all_notes = list(notes or [])
     if request.fhirServer:
         all_notes.append(f"offline run: nothing was fetched from {request.fhirServer}")
@@ -332,8 +276,8 @@ def evaluate_request(
         source=source,
         pack_hash=pack.pack_hash,
         live_rules=len(pack.live_rules),
-        cards=cards,
-        explanation=explanation,
+        cards=result.cards,
+        explanation=result.explanation,
         unavailable=offline_gaps(request),
         notes=all_notes,
     )

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fhir_server import Route, running_fhir_server
-from hookrequests import hook_request, sample, searchset
+from hookrequests import hook_request, sample
 from packbuilder import make_pack
 from service import running_service
 
@@ -246,24 +246,3 @@ def test_cors_preflight_on_cds_endpoints(service: tuple[str, Path]) -> None:
 def test_auth_off_is_announced_on_every_response(service: tuple[str, Path]) -> None:
     url, _ = service
     assert "X-CDS-Auth-Warning" in httpx.get(f"{url}/livez").headers
-
-
-def test_unused_fixture_helpers_stay_importable() -> None:
-    assert searchset([])["total"] == 0
-
-
-def test_explain_shows_facts_matches_and_near_misses(service: tuple[str, Path]) -> None:
-    url, _ = service
-    body = hook_request("patient-view", sample("dhea-ssri-woman"))
-    response = httpx.post(f"{url}/explain/neurosteroid-patient-view", json=body)
-    assert response.status_code == 200, response.text
-    explanation = response.json()
-    fired = {f["ruleId"]: f["matched"] for f in explanation["fired"]}
-    assert fired["dhea-s-high"]["high"]["value"] == 410
-    assert any(f["type"] == "lab" and f.get("concept") == "dhea-s" for f in explanation["facts"])
-    near = {n["rule_id"]: n["missing"] for n in explanation["nearMisses"]}
-    assert "dhea-pcos" in near  # DHEA is there; PCOS is not
-    assert near["dhea-pcos"].startswith("a condition in pcos")
-    assert {c["extension"]["neurosteroid-cds"]["ruleId"] for c in explanation["cards"]} == set(
-        fired
-    ) - {"dhea-s-above-range"}

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -27,29 +26,17 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from cds.ehr import ORDER_HOOKS, bundle_resources, is_draft, reference
+from cds.ehr import hook_request as ehr_request
 from cds.hooks import SERVICES
 from cds.outcome import operation_outcome
 from cds.web import RuntimeOf, templates
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples" / "patients"
-ORDER_HOOKS = ("order-select", "order-sign")
 HOOKS = ("patient-view", *ORDER_HOOKS)
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SANDBOX_USER = "Practitioner/sandbox"
 
-# The prefetch key each resource type travels under (as tests/hookrequests.py and an EHR using
-# our templates would send it).
-_KEY_OF_TYPE = {
-    "Observation": "labs",
-    "Specimen": "labs",
-    "QuestionnaireResponse": "questionnaires",
-    "MedicationRequest": "medicationRequests",
-    "MedicationStatement": "medicationStatements",
-    "Medication": "medicationRequests",
-    "Condition": "conditions",
-}
-_PREFETCH_KEYS = (*sorted(set(_KEY_OF_TYPE.values())), "observations")
-_DRAFT_TYPES = ("MedicationRequest", "ServiceRequest")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
 
 
@@ -209,9 +196,9 @@ def samples_listing() -> list[dict[str, Any]]:
                 "name": name,
                 "description": descriptions.get(name, ""),
                 "drafts": [
-                    {"key": f"bundle:{_ref(r)}", "label": _draft_label(r)}
-                    for r in _resources(bundle)
-                    if _is_draft(r)
+                    {"key": f"bundle:{reference(r)}", "label": _draft_label(r)}
+                    for r in bundle_resources(bundle)
+                    if is_draft(r)
                 ],
             }
         )
@@ -223,52 +210,13 @@ def samples_listing() -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------
 
 
-def _resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    entries = bundle.get("entry")
-    return [
-        e["resource"]
-        for e in (entries if isinstance(entries, list) else [])
-        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-    ]
-
-
-def _ref(resource: dict[str, Any]) -> str:
-    return f"{resource.get('resourceType')}/{resource.get('id')}"
-
-
-def _is_draft(resource: dict[str, Any]) -> bool:
-    return resource.get("resourceType") in _DRAFT_TYPES and resource.get("status") == "draft"
-
-
 def _draft_label(resource: dict[str, Any]) -> str:
     concept = resource.get("medicationCodeableConcept") or resource.get("code") or {}
     text = concept.get("text") if isinstance(concept, dict) else None
     if not text and isinstance(concept, dict):
         codings = concept.get("coding") or [{}]
         text = codings[0].get("display") if isinstance(codings[0], dict) else None
-    return f"{text or _ref(resource)} (draft in the bundle)"
-
-
-def _searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(resources)}
-    if resources:
-        out["entry"] = [{"resource": r} for r in resources]
-    return out
-
-
-def prefetch_of(resources: list[dict[str, Any]], patient: dict[str, Any]) -> dict[str, Any]:
-    """Every prefetch key of our templates; draft orders stay out (they are not on the FHIR
-    server: they travel in the context)."""
-    keyed: dict[str, list[dict[str, Any]]] = {k: [] for k in _PREFETCH_KEYS}
-    for resource in resources:
-        if resource.get("status") == "draft":
-            continue
-        key = _KEY_OF_TYPE.get(str(resource.get("resourceType")))
-        if key:
-            keyed[key].append(resource)
-    out: dict[str, Any] = {"patient": patient}
-    out.update({key: _searchset(items) for key, items in keyed.items()})
-    return out
+    return f"{text or reference(resource)} (draft in the bundle)"
 
 
 def build_request(bundle: Any, hook: str, draft: str | None) -> dict[str, Any]:
@@ -277,41 +225,26 @@ def build_request(bundle: Any, hook: str, draft: str | None) -> dict[str, Any]:
         raise SandboxError(f"unknown hook '{hook}' (one of {', '.join(HOOKS)})")
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise SandboxError("not a FHIR Bundle (resourceType must be 'Bundle')")
-    resources = _resources(bundle)
+    resources = bundle_resources(bundle)
     patient = next((r for r in resources if r.get("resourceType") == "Patient"), None)
     if patient is None or not isinstance(patient.get("id"), str) or not patient["id"]:
         raise SandboxError("the Bundle holds no Patient with an id")
-    patient_id: str = patient["id"]
-    context: dict[str, Any] = {"userId": SANDBOX_USER, "patientId": patient_id}
-    if hook in ORDER_HOOKS:
-        order = _draft_order(resources, patient_id, draft)
-        context["draftOrders"] = {
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [{"resource": order}],
-        }
-        if hook == "order-select":
-            context["selections"] = [_ref(order)]
-    return {
-        "hook": hook,
-        "hookInstance": str(uuid.uuid4()),
-        "context": context,
-        "prefetch": prefetch_of(resources, patient),
-    }
+    drafts = [_draft_order(resources, patient["id"], draft)] if hook in ORDER_HOOKS else []
+    return ehr_request(hook, patient, resources, drafts=drafts, user=SANDBOX_USER)
 
 
 def _draft_order(
     resources: list[dict[str, Any]], patient_id: str, draft: str | None
 ) -> dict[str, Any]:
     if not draft:
-        drafts = [r for r in resources if _is_draft(r)]
+        drafts = [r for r in resources if is_draft(r)]
         if drafts:
             return drafts[0]
         raise SandboxError("an order hook needs a draft order: pick one")
     kind, _, value = draft.partition(":")
     if kind == "bundle":
         for resource in resources:
-            if _ref(resource) == value and _is_draft(resource):
+            if reference(resource) == value and is_draft(resource):
                 return resource
         raise SandboxError(f"no draft order '{value}' in the Bundle")
     if kind == "common" and value in _COMMON_BY_KEY:

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 from clinical import Chart, ago, code_for
-from hookrequests import searchset
 from pytest_bdd import given, parsers, then, when
 from service import running_service
 
@@ -26,6 +25,7 @@ from steps_drugs import *  # noqa: F403
 from steps_monitoring import *  # noqa: F403
 from steps_supplements import *  # noqa: F403
 
+from cds.ehr import hook_request as ehr_request
 from cds.rules.pack import load_pack
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
@@ -196,44 +196,7 @@ def breastfeeding(visit: Visit) -> None:
 def _call(visit: Visit, url: str, hook: str) -> None:
     chart = visit.chart
     assert chart.patient, "describe the patient first ('Given a 45 year old woman')"
-    by_key: dict[str, list[dict[str, Any]]] = {
-        "labs": [],
-        "observations": [],
-        "questionnaires": [],
-        "medicationRequests": [],
-        "medicationStatements": [],
-        "conditions": [],
-    }
-    key_of = {
-        "Observation": "labs",
-        "MedicationRequest": "medicationRequests",
-        "MedicationStatement": "medicationStatements",
-        "Condition": "conditions",
-        "QuestionnaireResponse": "questionnaires",
-        "ServiceRequest": "observations",  # orders on record (a client may send more than asked)
-        "Specimen": "labs",
-    }
-    for resource in chart.resources:
-        by_key[key_of[resource["resourceType"]]].append(resource)
-    prefetch: dict[str, Any] = {"patient": chart.patient}
-    prefetch.update({key: searchset(items) for key, items in by_key.items()})
-    context: dict[str, Any] = {"userId": "Practitioner/example", "patientId": "pat-1"}
-    if hook != "patient-view":
-        context["draftOrders"] = {
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [{"resource": d} for d in chart.drafts],
-        }
-        if hook == "order-select":
-            context["selections"] = [f"MedicationRequest/{d['id']}" for d in chart.drafts] or [
-                "MedicationRequest/none"
-            ]
-    body = {
-        "hook": hook,
-        "hookInstance": f"bdd-{chart.new_id('hook')}",
-        "context": context,
-        "prefetch": prefetch,
-    }
+    body = ehr_request(hook, chart.patient, chart.resources, drafts=chart.drafts)
     response = httpx.post(f"{url}/cds-services/{SERVICE[hook]}", json=body, timeout=30)
     assert response.status_code == 200, response.text
     visit.cards = response.json()["cards"]
