@@ -216,14 +216,11 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
             for entry in body.feedback
         ]
         await run_in_threadpool(runtime.audit.flush)  # the cards it refers to are on record
-        stored = await run_in_threadpool(runtime.store.record_feedback, service_id, items)
-        rules = await run_in_threadpool(runtime.store.card_rules, [i.card_uuid for i in items])
-        for item in items:
-            runtime.metrics.feedback.labels(
-                rules.get(item.card_uuid, "unknown"), item.outcome
-            ).inc()
-        log.info("feedback", service=service_id, items=stored)
-        return JSONResponse({"stored": stored})
+        rule_ids = await run_in_threadpool(runtime.store.record_feedback, service_id, items)
+        for item, rule_id in zip(items, rule_ids, strict=True):
+            runtime.metrics.feedback.labels(rule_id or "unknown", item.outcome).inc()
+        log.info("feedback", service=service_id, items=len(rule_ids))
+        return JSONResponse({"stored": len(rule_ids)})
 
     return api
 

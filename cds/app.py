@@ -29,8 +29,6 @@ from cds.settings import Settings, get_settings
 from cds.storage import StorageError, Store
 from cds.web import include_web
 
-AUTH_OFF_WARNING = "CDS_AUTH=off: requests are not authenticated. For local trials only."
-
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -100,8 +98,8 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         runtime.store.migrate()
         runtime.audit.start()
-        if settings.auth == "off":
-            log.warning("auth_off", message=AUTH_OFF_WARNING)
+        if settings.auth_warning:
+            log.warning("auth_off", message=settings.auth_warning)
         await reloader.start(watch=settings.watch_rules)
         restore_sighup = reloader.own_sighup()
         log.info(
@@ -141,7 +139,7 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,
-        warning=AUTH_OFF_WARNING if settings.auth == "off" else None,
+        warning=settings.auth_warning,
     )
 
     @app.exception_handler(RequestValidationError)

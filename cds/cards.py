@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from cds.engine import Finding
-from cds.facts import from_day
+from cds.facts import FIELD_KINDS, Kind, from_day
 from cds.rules.model import GRADE_WORDS, PLACEHOLDER, Card, Indicator, SuggestionAction
 from cds.rules.pack import RulePack
 
 EXTENSION_KEY = "neurosteroid-cds"
 _INDICATOR_ORDER = {Indicator.CRITICAL: 0, Indicator.WARNING: 1, Indicator.INFO: 2}
-_DAY_FIELDS = ("day", "start_day", "episode_start_day", "onset_day")
 
 
 @dataclass(frozen=True)
@@ -39,11 +38,12 @@ def render_value(field: str, value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
+        kind = FIELD_KINDS.get(field)
         if field == "age_years":
             return str(int(value))  # completed years, as clinicians state age
-        if field in _DAY_FIELDS:
+        if kind is Kind.DAY:
             return from_day(value).isoformat()
-        if field.endswith("days_ago") or field.endswith("_days"):
+        if kind is Kind.DAYS:
             return f"{value:.0f}"
         return (
             f"{value:.0f}"

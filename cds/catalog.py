@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markdown_it import MarkdownIt
@@ -534,6 +534,23 @@ def _facets(entries: Sequence[CatalogEntry]) -> dict[str, list[tuple[str, str]]]
     }
 
 
+def _page(template: str, links: Links, auth_warning: str | None, **context: Any) -> str:
+    """A catalogue page in the shared layout (base.html): nav, stylesheet and banner."""
+    return (
+        environment()
+        .get_template(template)
+        .render(
+            links=links,
+            nav=links.nav,
+            active_nav="Rules",
+            css_href=links.css,
+            home_href=links.index,
+            auth_warning=auth_warning,
+            **context,
+        )
+    )
+
+
 def render_index(
     entries: Sequence[CatalogEntry],
     pack: RulePack,
@@ -542,22 +559,15 @@ def render_index(
     auth_warning: str | None = None,
     static: bool = False,
 ) -> str:
-    return (
-        environment()
-        .get_template("catalog_index.html")
-        .render(
-            entries=entries,
-            facets=_facets(entries),
-            pack=pack,
-            links=links,
-            nav=links.nav,
-            active_nav="Rules",
-            css_href=links.css,
-            home_href=links.index,
-            auth_warning=auth_warning,
-            static=static,
-            built=date.today().isoformat(),
-        )
+    return _page(
+        "catalog_index.html",
+        links,
+        auth_warning,
+        entries=entries,
+        facets=_facets(entries),
+        pack=pack,
+        static=static,
+        built=date.today().isoformat(),
     )
 
 
@@ -569,37 +579,11 @@ def render_rule(
     auth_warning: str | None = None,
     static: bool = False,
 ) -> str:
-    return (
-        environment()
-        .get_template("catalog_rule.html")
-        .render(
-            e=entry,
-            pack=pack,
-            links=links,
-            nav=links.nav,
-            active_nav="Rules",
-            css_href=links.css,
-            home_href=links.index,
-            auth_warning=auth_warning,
-            static=static,
-        )
-    )
+    return _page("catalog_rule.html", links, auth_warning, e=entry, pack=pack, static=static)
 
 
 def render_not_found(rule_id: str, links: Links, *, auth_warning: str | None = None) -> str:
-    return (
-        environment()
-        .get_template("rules_404.html")
-        .render(
-            rule_id=rule_id,
-            links=links,
-            nav=links.nav,
-            active_nav="Rules",
-            css_href=links.css,
-            home_href=links.index,
-            auth_warning=auth_warning,
-        )
-    )
+    return _page("rules_404.html", links, auth_warning, rule_id=rule_id)
 
 
 Progress = Callable[[int, int, str], None]

@@ -363,11 +363,8 @@ def _serve(host: str, port: int) -> int:
     except ValueError as exc:
         print(f"refusing to start: {exc}", file=sys.stderr)
         return 1
-    if settings.auth == "off":
-        print(
-            "WARNING: CDS_AUTH=off — requests are not authenticated. For local trials only.",
-            file=sys.stderr,
-        )
+    if settings.auth_warning:
+        print(f"WARNING: {settings.auth_warning}", file=sys.stderr)
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
     return 0
 

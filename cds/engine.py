@@ -40,7 +40,7 @@ import orjson
 
 from cds.errors import EngineError
 from cds.facts import DataStatus, Fact, engine_view, valueset_flag
-from cds.rules.compiler import SENTINEL_FIELD, SENTINEL_RULE, deferred_joins, rules_for_hook
+from cds.rules.compiler import SENTINEL_FIELD, SENTINEL_RULE, deferred_joins
 from cds.rules.ir import Cond, PatternIR, Ref, RuleIR
 from cds.rules.pack import RulePack
 
@@ -164,7 +164,7 @@ class RuleEngine:
         self._rulesets = {}
         for hook, definition in pack.rulesets.items():
             compiled = _CompiledRuleset(f"{hook}-{pack.pack_hash}-{serial}", definition)
-            compiled.rules = {ir.engine_name: ir for ir in rules_for_hook(pack.live_rules, hook)}
+            compiled.rules = {ir.engine_name: ir for ir in pack.hook_rules[hook]}
             compiled.joins = {name: deferred_joins(ir) for name, ir in compiled.rules.items()}
             self._rulesets[hook] = compiled
 

@@ -16,7 +16,6 @@ from typing import Any
 from cds.context.normalise import FactSet
 from cds.engine import Finding, RuleEngine, matches_pattern
 from cds.facts import engine_view
-from cds.rules.compiler import for_hook
 from cds.rules.ir import PatternIR, Ref, RuleIR
 
 FactDict = dict[str, Any]
@@ -107,26 +106,27 @@ def _refers_to(pattern: PatternIR, binding: str) -> bool:
 
 
 def near_misses(
-    rules: Sequence[RuleIR], facts: Sequence[FactDict], fired: set[str], hook: str
+    hook_rules: Sequence[RuleIR], facts: Sequence[FactDict], fired: set[str], hook: str
 ) -> list[NearMiss]:
-    out = []
-    for ir in rules:
-        if ir.id in fired or hook not in ir.rule.hooks or ir.rule.card is None:
+    """Rules of ``hook`` (as compiled for it, order-hook variants included) that did not fire
+    but would have with one pattern fewer."""
+    out: list[NearMiss] = []
+    for variant in hook_rules:
+        rule = variant.rule
+        if variant.id in fired or hook not in rule.hooks or rule.card is None:
             continue
-        for variant in for_hook(ir, hook):
-            if len(variant.patterns) < 2:
-                continue
-            missing = next(
-                (
-                    describe(pattern)
-                    for index, pattern in enumerate(variant.patterns)
-                    if _holds_without(variant, index, facts)
-                ),
-                None,
-            )
-            if missing is not None:
-                out.append(NearMiss(ir.id, ir.rule.version, ir.rule.title, missing))
-                break
+        if len(variant.patterns) < 2 or any(n.rule_id == variant.id for n in out):
+            continue
+        missing = next(
+            (
+                describe(pattern)
+                for index, pattern in enumerate(variant.patterns)
+                if _holds_without(variant, index, facts)
+            ),
+            None,
+        )
+        if missing is not None:
+            out.append(NearMiss(variant.id, rule.version, rule.title, missing))
     return out
 
 
@@ -138,7 +138,7 @@ def explain(engine: RuleEngine, fact_set: FactSet, *, hook: str, now: datetime) 
         facts=views,
         skipped=[{"ref": s.ref, "reason": s.reason} for s in fact_set.skipped],
         fired=[_fired(f) for f in findings],
-        near_misses=near_misses(engine.pack.live_rules, views, fired_ids, hook),
+        near_misses=near_misses(engine.pack.hook_rules[hook], views, fired_ids, hook),
         data_status={k: v.value for k, v in fact_set.data_status.items()},
         findings=findings,
     )

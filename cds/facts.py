@@ -264,3 +264,10 @@ _DATA_FIELDS: dict[type[Fact], tuple[dataclasses.Field[Any], ...]] = {
     cls: tuple(f for f in dataclasses.fields(cls) if "spec" in f.metadata)
     for cls in FACT_CLASSES.values()
 }
+
+
+FIELD_KINDS: dict[str, Kind] = {
+    name: spec.kind for fact_type in FACT_CLASSES for name, spec in field_specs(fact_type).items()
+}
+"""The kind of every fact field by name (names mean the same on every fact type, and derived facts
+copy fields under their names): how card text renders a value."""

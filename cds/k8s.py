@@ -15,21 +15,10 @@ from typing import Any
 import yaml
 
 from cds.errors import RulePackError
-from cds.rules.pack import check_pack
+from cds.rules.pack import check_pack, pack_files
 
 MOUNT = "/etc/cds/rules"
 CONFIGMAP_LIMIT = 1_048_576  # bytes, the Kubernetes limit on a ConfigMap's data
-
-
-def pack_files(directory: Path) -> dict[str, str]:
-    """Every YAML file of the pack (the JSON Schema for editors is left out), by relative path."""
-    out: dict[str, str] = {}
-    for path in sorted(directory.rglob("*.y*ml")):
-        relative = path.relative_to(directory)
-        if relative.parts[0] == "schema":
-            continue
-        out[relative.as_posix()] = path.read_text(encoding="utf-8")
-    return out
 
 
 def key_of(relative: str) -> str:
@@ -45,7 +34,10 @@ def rules_manifests(
     pack, problems = check_pack(directory)
     if pack is None:
         raise RulePackError(list(problems))
-    files = pack_files(directory)
+    files = {
+        path.relative_to(directory).as_posix(): path.read_text(encoding="utf-8")
+        for path in pack_files(directory)
+    }
     size = sum(len(k) + len(v.encode()) for k, v in files.items())
     if size > CONFIGMAP_LIMIT:
         raise ValueError(f"the pack is {size} bytes; a ConfigMap holds at most {CONFIGMAP_LIMIT}")

@@ -36,8 +36,7 @@ from watchfiles import Change, DefaultFilter, awatch
 from cds.api import LivePack
 from cds.engine import RuleEngine
 from cds.observability import log
-from cds.rules.pack import RulePack, check_pack
-from cds.rules.pack import _hash as pack_hash_of
+from cds.rules.pack import RulePack, check_pack, hash_pack_files
 from cds.rules.problems import Problem
 
 DEBOUNCE_MS = 200  # changes closer together than this make one reload
@@ -95,7 +94,7 @@ def build_live_pack(directory: Path, include_drafts: bool, current: RulePack) ->
     """Blocking: check and compile the pack in ``directory``. None when its files are those of
     ``current`` (nothing to do); raises :class:`InvalidPackError` when the pack is invalid."""
     try:
-        digest: str | None = pack_hash_of(directory)
+        digest: str | None = hash_pack_files(directory)
     except OSError:  # a file vanished while being read (an editor's save): check_pack says more
         digest = None
     if digest == current.pack_hash and include_drafts == current.include_drafts:

@@ -11,6 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+AUTH_OFF_WARNING = "CDS_AUTH=off: requests are not authenticated. For local trials only."
 
 
 class Settings(BaseSettings):
@@ -39,6 +40,11 @@ class Settings(BaseSettings):
     watch_rules: bool = Field(
         False, description="Reload the rule pack when files under the rules directory change"
     )
+
+    @property
+    def auth_warning(self) -> str | None:
+        """What the start-up log, every response header and every page say when auth is off."""
+        return AUTH_OFF_WARNING if self.auth == "off" else None
 
 
 @lru_cache(maxsize=1)

@@ -313,7 +313,7 @@ def test_cards_need_a_patient(store: Store) -> None:
 
 def test_feedback_copies_rule_from_issued_card(store: Store) -> None:
     card = issue(store, ITEM9, version="1.2.0", finding="obs-hash-9")
-    assert store.record_feedback(SERVICE, [accepted(card, suggestions=["sugg-1"])]) == 1
+    assert store.record_feedback(SERVICE, [accepted(card, suggestions=["sugg-1"])]) == [ITEM9]
     [fb] = store.feedback_for(pkey(), ITEM9, T0 - timedelta(days=1))
     assert (fb.rule_id, fb.rule_version, fb.patient_key, fb.finding_key) == (
         ITEM9,
@@ -331,7 +331,7 @@ def test_feedback_copies_rule_from_issued_card(store: Store) -> None:
 
 def test_feedback_for_unknown_card_is_stored(store: Store) -> None:
     unknown = str(uuid.uuid4())
-    assert store.record_feedback(SERVICE, [overridden(unknown)]) == 1
+    assert store.record_feedback(SERVICE, [overridden(unknown)]) == [None]
     with store.engine.connect() as conn:
         row = conn.execute(
             text(
@@ -353,7 +353,7 @@ def test_feedback_shapes_real_clients_send(store: Store) -> None:
         ),
         accepted(card, T0 + timedelta(minutes=4), suggestions=["a", "b"]),
     ]
-    assert store.record_feedback(SERVICE, items) == 5
+    assert len(store.record_feedback(SERVICE, items)) == 5
     stored = store.feedback_for(pkey(), ITEM9, T0)
     assert [
         (
@@ -376,8 +376,8 @@ def test_feedback_shapes_real_clients_send(store: Store) -> None:
 
 def test_feedback_same_card_twice_and_empty_batch(store: Store) -> None:
     card = issue(store)
-    assert store.record_feedback(SERVICE, []) == 0
-    assert store.record_feedback(SERVICE, [accepted(card), accepted(card)]) == 2
+    assert len(store.record_feedback(SERVICE, [])) == 0
+    assert len(store.record_feedback(SERVICE, [accepted(card), accepted(card)])) == 2
     assert len(store.feedback_for(pkey(), ITEM9, T0)) == 2
 
 

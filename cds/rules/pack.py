@@ -45,6 +45,7 @@ class RulePack:
     rules: tuple[RuleIR, ...]  # every rule that checked out, any status
     terminology: Terminology
     rulesets: dict[str, dict[str, dict[str, Any]]]  # hook -> durable-rules definition
+    hook_rules: dict[str, tuple[RuleIR, ...]]  # hook -> the rules compiled for it (as they run)
     pack_hash: str
     include_drafts: bool = False
     by_id: dict[str, RuleIR] = field(default_factory=dict)
@@ -101,7 +102,8 @@ def check_pack(
     rules = checker.check_all(parsed, problems)
     wanted = {Status.ACTIVE, Status.DRAFT} if include_drafts else {Status.ACTIVE}
     live = [ir for ir in rules if ir.rule.status in wanted]
-    rulesets = {hook: compile_ruleset(rules_for_hook(live, hook)) for hook in HOOKS}
+    hook_rules = {hook: tuple(rules_for_hook(live, hook)) for hook in HOOKS}
+    rulesets = {hook: compile_ruleset(hook_rules[hook]) for hook in HOOKS}
     by_id = {ir.id: ir for ir in rules}
     reported: set[str] = set()
     for definition in rulesets.values():
@@ -109,7 +111,7 @@ def check_pack(
             if fan.node in reported:
                 continue
             reported.add(fan.node)
-            culprit = by_id.get(fan.rule_ids[-1])
+            culprit = by_id.get(fan.rule_ids[-1].partition("#")[0])  # engine name → rule id
             path = culprit.path if culprit else directory
             problems.append(
                 Problem(
@@ -125,7 +127,7 @@ def check_pack(
             )
     signatures = terminology.code_signatures()
     for hook in HOOKS:
-        for overlap in fact_overlaps(rules_for_hook(live, hook), signatures):
+        for overlap in fact_overlaps(hook_rules[hook], signatures):
             if overlap.fact in reported:
                 continue
             reported.add(overlap.fact)
@@ -146,7 +148,13 @@ def check_pack(
     if problems:
         return None, problems
     pack = RulePack(
-        directory, tuple(rules), terminology, rulesets, _hash(directory), include_drafts
+        directory,
+        tuple(rules),
+        terminology,
+        rulesets,
+        hook_rules,
+        hash_pack_files(directory),
+        include_drafts,
     )
     return pack, []
 
@@ -252,11 +260,20 @@ def _model(path: Path, model: type[_M], problems: list[Problem]) -> _M | None:
     return None
 
 
-def _hash(directory: Path) -> str:
+def pack_files(directory: Path) -> list[Path]:
+    """The files that make up a pack (its hash, its ConfigMap): every YAML file but the JSON
+    Schema for editors."""
+    return [
+        path
+        for path in sorted(directory.rglob("*.y*ml"))
+        if path.relative_to(directory).parts[0] != "schema"
+    ]
+
+
+def hash_pack_files(directory: Path) -> str:
+    """The pack hash reported by /readyz: names and contents of :func:`pack_files`."""
     digest = hashlib.sha256()
-    for path in sorted(directory.rglob("*.y*ml")):
-        if path.relative_to(directory).parts[0] == "schema":
-            continue
+    for path in pack_files(directory):
         digest.update(str(path.relative_to(directory)).encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())

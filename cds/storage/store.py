@@ -314,14 +314,15 @@ class Store:
             if issued:
                 session.execute(insert(IssuedCardRow), issued)
 
-    def record_feedback(self, service_id: str, items: Sequence[FeedbackItem]) -> int:
-        """Store feedback items in one transaction and return how many were stored.
+    def record_feedback(self, service_id: str, items: Sequence[FeedbackItem]) -> list[str | None]:
+        """Store feedback items in one transaction; return the rule id of each item's card
+        (``None`` for a card we do not hold), in order.
 
         Rule id/version, patient key and finding key are copied from the issued card when we hold
         it; feedback for an unknown card is stored with those left empty. Durable on return.
         """
         if not items:
-            return 0
+            return []
         received_at = self._clock()
         _require_aware("clock()", received_at)
         with self._transaction("record_feedback") as session:
@@ -332,6 +333,7 @@ class Store:
                     select(IssuedCardRow).where(IssuedCardRow.card_uuid.in_(uuids))
                 )
             }
+            rule_ids = [row.rule_id if (row := known.get(u.card_uuid)) else None for u in items]
             for item in items:
                 card = known.get(item.card_uuid)
                 session.add(
@@ -352,21 +354,9 @@ class Store:
                         received_at=received_at,
                     )
                 )
-        return len(items)
+        return rule_ids
 
     # -- reads --------------------------------------------------------------------------------
-
-    def card_rules(self, card_uuids: Sequence[str]) -> dict[str, str]:
-        """The rule id of each card we issued, by card uuid (unknown cards are left out)."""
-        if not card_uuids:
-            return {}
-        with self._transaction("card_rules") as session:
-            rows = session.execute(
-                select(IssuedCardRow.card_uuid, IssuedCardRow.rule_id).where(
-                    IssuedCardRow.card_uuid.in_(set(card_uuids))
-                )
-            )
-            return {str(uuid): str(rule_id) for uuid, rule_id in rows}
 
     @property
     def is_local(self) -> bool:

@@ -250,7 +250,6 @@ def router(runtime_of: RuntimeOf) -> APIRouter:
         since: str | None = Query(None, alias="from"),
         until: str | None = Query(None, alias="to"),
     ) -> Response:
-        from cds.app import AUTH_OFF_WARNING  # here: cds.app imports this package
 
         runtime = runtime_of(request)
         now = runtime.clock()
@@ -266,7 +265,7 @@ def router(runtime_of: RuntimeOf) -> APIRouter:
             "analytics.html",
             {
                 "active_nav": "Analytics",
-                "auth_warning": AUTH_OFF_WARNING if runtime.settings.auth == "off" else None,
+                "auth_warning": runtime.settings.auth_warning,
                 "period": period,
                 "rows": rows,
                 "totals": totals(rows),

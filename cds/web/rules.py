@@ -26,10 +26,6 @@ from cds.catalog import (
 )
 from cds.rules.pack import RulePack
 
-AUTH_OFF_WARNING = (
-    "CDS_AUTH=off: requests to this service are not authenticated. For local trials only."
-)
-
 
 def features_of(pack: RulePack) -> Path:
     """The BDD features folder that goes with a pack: ``features/`` beside ``rules/``."""
@@ -57,7 +53,7 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
     cache = _Cache()
 
     def warning(runtime: Runtime) -> str | None:
-        return AUTH_OFF_WARNING if runtime.settings.auth == "off" else None
+        return runtime.settings.auth_warning
 
     @pages.get("/rules", response_class=HTMLResponse)
     async def catalogue(request: Request) -> HTMLResponse:

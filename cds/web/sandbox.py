@@ -30,6 +30,7 @@ from cds.ehr import ORDER_HOOKS, bundle_resources, is_draft, reference
 from cds.ehr import hook_request as ehr_request
 from cds.hooks import SERVICES
 from cds.outcome import operation_outcome
+from cds.settings import AUTH_OFF_WARNING
 from cds.web import RuntimeOf, templates
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples" / "patients"
@@ -273,8 +274,6 @@ def router(runtime_of: RuntimeOf) -> APIRouter:
 
     @web.get("/sandbox", response_class=HTMLResponse)
     def sandbox_page(request: Request) -> Response:
-        from cds.app import AUTH_OFF_WARNING  # here: cds.app imports this package
-
         auth = runtime_of(request).settings.auth
         config = page_config(auth)
         return templates.TemplateResponse(
@@ -284,7 +283,7 @@ def router(runtime_of: RuntimeOf) -> APIRouter:
                 "active_nav": "Sandbox",
                 "config": config,
                 "auth": auth,
-                "auth_off_warning": AUTH_OFF_WARNING,
+                "auth_off_warning": AUTH_OFF_WARNING,  # shown when a response says auth is off
                 "samples": config["samples"],
             },
         )
