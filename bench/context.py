@@ -25,10 +25,15 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# bench/http.py is named like the standard library's http package: keep this folder off the
+# path (httpx, uvicorn and urllib import http), and put the project and its test helpers on it.
+sys.path[:] = [str(ROOT), str(ROOT / "tests")] + [
+    p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
+]
 
 from cds.context.fhir_models import parse_resource  # noqa: E402
 from cds.context.normalise import PatientData, build_facts  # noqa: E402
+from cds.ehr import hook_request as ehr_request  # noqa: E402
 from cds.rules.pack import load_terminology  # noqa: E402
 from cds.rules.problems import Problem  # noqa: E402
 from cds.rules.terminology import Terminology  # noqa: E402
@@ -80,37 +85,20 @@ def _patient_resources(size: int, pool: list[Json]) -> tuple[Json, list[Json]]:
 
 
 def _body(patient: Json, resources: list[Json]) -> str:
-    groups: dict[str, list[Json]] = {}
-    for resource in resources:
-        groups.setdefault(resource["resourceType"], []).append(resource)
-
-    def bundle(types: tuple[str, ...]) -> Json:
-        entries = [{"resource": r} for t in types for r in groups.get(t, [])]
-        return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
-
-    request = {
-        "hook": "patient-view",
-        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-        "context": {"userId": "Practitioner/1", "patientId": "bench"},
-        "prefetch": {
-            "patient": patient,
-            "labs": bundle(("Observation", "Specimen")),
-            "medicationRequests": bundle(("MedicationRequest", "Medication")),
-            "medicationStatements": bundle(("MedicationStatement",)),
-            "conditions": bundle(("Condition",)),
-        },
-    }
-    return json.dumps(request)
+    """A patient-view request whose prefetch holds the patient, as an EHR would send it."""
+    return json.dumps(ehr_request("patient-view", patient, resources, user="Practitioner/1"))
 
 
 def _data(request: Json) -> PatientData:
-    data = PatientData()
+    """What gather() hands build_facts: every prefetched resource, filed by type."""
     prefetch = request["prefetch"]
-    data.patient = prefetch["patient"]
-    for key in ("labs", "medicationRequests", "medicationStatements", "conditions"):
-        for entry in prefetch[key]["entry"]:
-            data.add(entry["resource"], "labs" if key == "labs" else None)
-    return data
+    resources = [
+        e["resource"]
+        for key, value in prefetch.items()
+        if key != "patient"
+        for e in value.get("entry", [])
+    ]
+    return PatientData.from_resources([prefetch["patient"], *resources])
 
 
 def _loads_and_build(body: str, terminology: Terminology) -> object:

@@ -19,12 +19,18 @@ from typing import Any
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from oracle import evaluate as oracle_evaluate
+ROOT = Path(__file__).resolve().parent.parent
+# bench/http.py is named like the standard library's http package: keep this folder off the
+# path (httpx, uvicorn and urllib import http), and put the project and its test helpers on it.
+sys.path[:] = [str(ROOT), str(ROOT / "tests")] + [
+    p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
+]
 
-from cds.engine import RuleEngine
-from cds.facts import ConditionFact, Fact, LabFact, MedicationFact, engine_view
-from cds.rules.pack import load_pack
+from oracle import evaluate as oracle_evaluate  # noqa: E402
+
+from cds.engine import RuleEngine  # noqa: E402
+from cds.facts import ConditionFact, Fact, LabFact, MedicationFact, engine_view  # noqa: E402
+from cds.rules.pack import load_pack  # noqa: E402
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 RULE: dict[str, Any] = {
