@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from cds.assessment import assess
@@ -32,6 +32,7 @@ from cds.hooks import SERVICES, FeedbackBody, HookRequest
 from cds.observability import Metrics, log
 from cds.outcome import operation_outcome
 from cds.privacy import patient_key
+from cds.responses import JSONResponse
 from cds.rules.durations import duration_days
 from cds.rules.pack import RulePack
 from cds.settings import Settings

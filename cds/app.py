@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -24,6 +24,7 @@ from cds.middleware import BodyLimitMiddleware
 from cds.observability import Metrics, configure_logging, log
 from cds.outcome import operation_outcome
 from cds.reload import Reloader
+from cds.responses import JSONResponse
 from cds.rules.pack import RulePack, load_pack
 from cds.settings import Settings, get_settings
 from cds.storage import StorageError, Store

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 
+import orjson
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -16,8 +17,10 @@ def configure_logging(level: str = "info") -> None:
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(),
+            # orjson renders bytes for BytesLogger: ~3x cheaper per line than json + print
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ],
+        logger_factory=structlog.BytesLoggerFactory(),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )

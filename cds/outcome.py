@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from cds.responses import JSONResponse
 
 
 def operation_outcome(

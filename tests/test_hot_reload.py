@@ -6,6 +6,8 @@ in-process tests of the reloader: coalesced triggers, refusal and recovery, unch
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import re
 import shutil
@@ -109,6 +111,16 @@ def _server(tmp: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], st
 
 def _log(tmp: Path) -> str:
     return (tmp / "serve.log").read_text(encoding="utf-8", errors="replace")
+
+
+def _events(tmp: Path) -> list[dict[str, Any]]:
+    """The service's JSON log lines, parsed (other output is skipped)."""
+    events = []
+    for line in _log(tmp).splitlines():
+        with contextlib.suppress(ValueError):
+            if isinstance(event := json.loads(line), dict):
+                events.append(event)
+    return events
 
 
 # --- HTTP --------------------------------------------------------------------------------
@@ -250,7 +262,10 @@ def test_a_broken_pack_is_refused_and_a_fix_is_taken(tmp_path: Path) -> None:
 
         # SIGHUP in a single-process server: a reload (of unchanged files), not a death
         process.send_signal(signal.SIGHUP)
-        _wait_for("the SIGHUP reload", lambda: '"trigger": "SIGHUP"' in _log(tmp_path))
+        _wait_for(
+            "the SIGHUP reload",
+            lambda: any(e.get("trigger") == "SIGHUP" for e in _events(tmp_path)),
+        )
         assert process.poll() is None
         still = _readyz(base)
         assert still is not None

@@ -53,11 +53,8 @@ def test_a_hook_call_logs_no_phi_and_no_token(
         )
     out, err = capfd.readouterr()
     logs = out + err
-    hook_lines = [
-        json.loads(line)
-        for line in out.splitlines()
-        if line.startswith("{") and '"event": "hook"' in line
-    ]
+    json_lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    hook_lines = [line for line in json_lines if line.get("event") == "hook"]
     assert hook_lines, "one JSON log line per hook call"
     assert hook_lines[0]["hook_instance"] == body["hookInstance"]
     assert "dhea-s-high@1.0.0" in hook_lines[0]["rules"]

@@ -20,10 +20,11 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from cds.api import Runtime
 from cds.outcome import operation_outcome
+from cds.responses import JSONResponse
 from cds.storage.store import RuleStats
 from cds.web import RuntimeOf, templates
 

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from cds.ehr import ORDER_HOOKS, bundle_resources, is_draft, reference
 from cds.ehr import hook_request as ehr_request
 from cds.hooks import SERVICES
 from cds.outcome import operation_outcome
+from cds.responses import JSONResponse
 from cds.settings import AUTH_OFF_WARNING
 from cds.web import RuntimeOf, templates
 
