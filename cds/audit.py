@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Sequence
 
 from cds.observability import log
@@ -20,10 +21,17 @@ from cds.storage import InvocationRecord, IssuedCardRecord, Store
 Entry = tuple[InvocationRecord, Sequence[IssuedCardRecord]]
 
 
+class _Hurry:
+    """Queued by :meth:`AuditWriter.flush`: write the current batch without waiting."""
+
+
+_HURRY = _Hurry()
+
+
 class AuditWriter:
     def __init__(self, store: Store, *, max_batch: int = 500, interval_s: float = 0.05) -> None:
         self._store = store
-        self._queue: queue.Queue[Entry | None] = queue.Queue(maxsize=100_000)
+        self._queue: queue.Queue[Entry | _Hurry | None] = queue.Queue(maxsize=100_000)
         self._max_batch = max_batch
         self._interval = interval_s
         self._thread: threading.Thread | None = None
@@ -54,6 +62,9 @@ class AuditWriter:
         """Wait until everything submitted so far is written; False on timeout."""
         with self._done:
             target = self._submitted
+        if self._thread is not None and self._written < target:
+            self._queue.put(_HURRY)  # write what is queued now, do not wait out the interval
+        with self._done:
             return self._done.wait_for(lambda: self._written >= target, timeout=timeout_s)
 
     def stop(self) -> None:
@@ -63,26 +74,34 @@ class AuditWriter:
             self._thread = None
 
     def _run(self) -> None:
+        """Collect rows for up to ``interval_s`` after the first one (or until a flush asks),
+        then write them in one transaction: at 1,000 requests/s that is one commit per ~50 rows
+        instead of one per row, which kept this thread busy for a third of the CPU."""
         stopping = False
         while not stopping:
             try:
-                first = self._queue.get(timeout=self._interval)
+                first = self._queue.get(timeout=1.0)
             except queue.Empty:
                 continue
             batch: list[Entry] = []
-            if first is None:
-                stopping = True
-            else:
-                batch.append(first)
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            deadline = time.monotonic() + self._interval
+            item: Entry | _Hurry | None = first
+            while True:
                 if item is None:
                     stopping = True
                     break
+                if isinstance(item, _Hurry):
+                    break
                 batch.append(item)
+                if len(batch) >= self._max_batch:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
             if batch:
                 self._write(batch)
 

@@ -19,7 +19,7 @@ from typing import Any, Final, Literal, get_args
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, insert, select, text
+from sqlalchemy import Engine, bindparam, create_engine, event, func, insert, select, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -197,6 +197,17 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
         cursor.close()
 
 
+_MEMORY_QUERY = select(
+    FeedbackRow.rule_id, FeedbackRow.finding_key, FeedbackRow.outcome_timestamp
+).where(
+    FeedbackRow.patient_key == bindparam("patient_key"),
+    FeedbackRow.rule_id.in_(bindparam("rule_ids", expanding=True)),
+    FeedbackRow.outcome_timestamp >= bindparam("since"),
+)
+"""Card memory's query, built once: building it per request cost 4x its execution (~170 µs of
+statement construction and cache-key generation on every hook call)."""
+
+
 class Store:
     """The CDS store over SQLite (``sqlite:///./var/cds.db``) or PostgreSQL
     (``postgresql+psycopg://user@host/db``). Thread-safe; call :meth:`migrate` once at start-up.
@@ -308,11 +319,15 @@ class Store:
                 raise ValueError("cards need a patient: the invocation has no patient_key")
         invocations = [_invocation_values(inv, len(cards)) for inv, cards in batch]
         issued = [_card_values(inv, card) for inv, cards in batch for card in cards]
-        # Core executemany, not ORM objects: the audit of every request goes through here
-        with self._transaction("record_invocation") as session:
-            session.execute(insert(InvocationRow), invocations)
-            if issued:
-                session.execute(insert(IssuedCardRow), issued)
+        # Core executemany on a connection, no ORM session: the audit of every request goes
+        # through here, and the session's bulk-insert bookkeeping cost more than the inserts
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(InvocationRow), invocations)
+                if issued:
+                    connection.execute(insert(IssuedCardRow), issued)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"record_invocation failed: {type(exc).__name__}") from exc
 
     def record_feedback(self, service_id: str, items: Sequence[FeedbackItem]) -> list[str | None]:
         """Store feedback items in one transaction; return the rule id of each item's card
@@ -371,16 +386,10 @@ class Store:
         _require_aware("since", since)
         if not rule_ids:
             return []
-        query = select(
-            FeedbackRow.rule_id, FeedbackRow.finding_key, FeedbackRow.outcome_timestamp
-        ).where(
-            FeedbackRow.patient_key == patient_key,
-            FeedbackRow.rule_id.in_(set(rule_ids)),
-            FeedbackRow.outcome_timestamp >= since,
-        )
+        params = {"patient_key": patient_key, "rule_ids": sorted(set(rule_ids)), "since": since}
         try:
             with self._engine.connect() as connection:
-                return [(str(r), f, t) for r, f, t in connection.execute(query)]
+                return [(str(r), f, t) for r, f, t in connection.execute(_MEMORY_QUERY, params)]
         except SQLAlchemyError as exc:
             raise StorageError(f"memory_for failed: {type(exc).__name__}") from exc
 
