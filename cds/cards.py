@@ -105,6 +105,60 @@ def build_cards(
     return issued
 
 
+@dataclass(frozen=True)
+class _FixedParts:
+    """What a rule's card holds whatever the patient: built once per pack, shared (read-only)
+    by every card of the rule. Rendering these per request cost as much as the engine."""
+
+    evidence: str
+    source: dict[str, Any]
+    links: list[dict[str, str]]
+    override_reasons: list[dict[str, str]]
+    extension: dict[str, Any]
+
+
+def _fixed_parts(pack: RulePack, rule_id: str) -> _FixedParts:
+    key = ("card", rule_id)
+    parts: _FixedParts | None = pack.memo.get(key)
+    if parts is not None:
+        return parts
+    ir = pack.by_id[rule_id]
+    template = ir.rule.card
+    assert template is not None
+    source = template.source
+    citation = ir.rule.citations[0] if ir.rule.citations else None
+    links = [{"label": link.label, "url": link.url, "type": "absolute"} for link in template.links]
+    links += [
+        {"label": f"{c.label} — {c.section}"[:100], "url": c.url, "type": "absolute"}
+        for c in ir.rule.citations
+    ]
+    parts = _FixedParts(
+        evidence="\n\n" + evidence_words(pack, rule_id),
+        source=_source(
+            source.label if source else (citation.label if citation else ir.id),
+            source.url if source and source.url else (citation.url if citation else None),
+        ),
+        links=links,
+        override_reasons=[
+            {"system": r.system, "code": r.code, "display": r.display}
+            for r in template.override_reasons
+        ],
+        extension={
+            EXTENSION_KEY: {
+                "ruleId": ir.id,
+                "ruleVersion": ir.rule.version,
+                "evidence": {
+                    "grades": list(ir.rule.evidence.grades),
+                    "quality": ir.rule.evidence.quality.value,
+                    "strength": ir.rule.evidence.strength.value,
+                },
+            }
+        },
+    )
+    pack.memo[key] = parts
+    return parts
+
+
 def _card(
     pack: RulePack,
     rule_id: str,
@@ -115,52 +169,29 @@ def _card(
     ir = pack.by_id[rule_id]
     template = ir.rule.card
     assert template is not None
+    fixed = _fixed_parts(pack, rule_id)
     first = matches[0]
     detail = fill(template.detail, first.bindings).strip()
     if len(matches) > 1:
         detail += f"\n\n({len(matches)} matching combinations in the record.)"
     for note in first.notes:
         detail += f"\n\n**Data note:** {note}"
-    detail += "\n\n" + evidence_words(pack, rule_id)
-    source = template.source
-    citation = ir.rule.citations[0] if ir.rule.citations else None
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
         "summary": fill(template.summary, first.bindings)[:139],
-        "detail": detail,
+        "detail": detail + fixed.evidence,
         "indicator": template.indicator.value,
-        "source": _source(
-            source.label if source else (citation.label if citation else ir.id),
-            source.url if source and source.url else (citation.url if citation else None),
-        ),
+        "source": fixed.source,
     }
-    links = [{"label": link.label, "url": link.url, "type": "absolute"} for link in template.links]
-    links += [
-        {"label": f"{c.label} — {c.section}"[:100], "url": c.url, "type": "absolute"}
-        for c in ir.rule.citations
-    ]
-    if links:
-        card["links"] = links
+    if fixed.links:
+        card["links"] = fixed.links
     suggestions = _suggestions(template, first, draft_orders, patient_ref)
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = template.selection_behavior or "at-most-one"
-    if template.override_reasons:
-        card["overrideReasons"] = [
-            {"system": r.system, "code": r.code, "display": r.display}
-            for r in template.override_reasons
-        ]
-    card["extension"] = {
-        EXTENSION_KEY: {
-            "ruleId": ir.id,
-            "ruleVersion": ir.rule.version,
-            "evidence": {
-                "grades": list(ir.rule.evidence.grades),
-                "quality": ir.rule.evidence.quality.value,
-                "strength": ir.rule.evidence.strength.value,
-            },
-        }
-    }
+    if fixed.override_reasons:
+        card["overrideReasons"] = fixed.override_reasons
+    card["extension"] = fixed.extension
     memory = ir.rule.memory
     keyed = memory.once_per if memory and memory.once_per else list(first.bindings)
     finding_key = ",".join(

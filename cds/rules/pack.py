@@ -49,6 +49,9 @@ class RulePack:
     pack_hash: str
     include_drafts: bool = False
     by_id: dict[str, RuleIR] = field(default_factory=dict)
+    memo: dict[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
+    """What later steps derive from one rule once per pack (e.g. a card's fixed parts), by
+    (purpose, rule id). A new pack starts empty, so a reload never serves stale parts."""
 
     def __post_init__(self) -> None:
         self.by_id.update({ir.id: ir for ir in self.rules})
