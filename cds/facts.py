@@ -13,7 +13,7 @@ look-back windows. Both are computed once, at normalisation, from the injected "
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -235,24 +235,51 @@ def from_day(day: float) -> date:
 def engine_view(fact: Fact) -> dict[str, Any]:
     """The flat dict the engine matches: numbers as floats, absent fields omitted,
     value-set membership as ``vs_<id>: true`` flags (durable-rules has no set membership)."""
-    out: dict[str, Any] = {"id": fact.id, "type": fact.fact_type}
-    if fact.source_ref:
-        out["source_ref"] = fact.source_ref
     if isinstance(fact, DerivedFact):
-        out["type"] = "derived"
-        out["name"] = fact.name
-        items: Any = fact.fields.items()
-    else:
-        items = ((f.name, getattr(fact, f.name)) for f in _DATA_FIELDS[type(fact)])
-    for key, value in items:
-        if value is None:
+        out: dict[str, Any] = {"id": fact.id, "type": "derived", "name": fact.name}
+        if fact.source_ref:
+            out["source_ref"] = fact.source_ref
+        for key, value in fact.fields.items():
+            if value is None:
+                continue
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            out[key] = value
+        for vs in fact.valuesets:
+            out[valueset_flag(vs)] = True
+        return out
+    return _VIEWS[type(fact)](fact)
+
+
+def _view_function(cls: type[Fact]) -> Callable[[Fact], dict[str, Any]]:
+    """``engine_view`` for one fact class, generated from its field specs (as ``dataclasses``
+    generates ``__init__``): one straight-line function per class is about 3x faster than a
+    loop over the fields, and the engine builds a view of every fact of every request."""
+    lines = [
+        "def view(fact):",
+        f"    out = {{'id': fact.id, 'type': {cls.fact_type!r}}}",
+        "    if fact.source_ref:",
+        "        out['source_ref'] = fact.source_ref",
+    ]
+    for f in dataclasses.fields(cls):
+        spec = f.metadata.get("spec")
+        if not isinstance(spec, FieldSpec):
             continue
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        out[key] = value
-    for vs in fact.valuesets:
-        out[valueset_flag(vs)] = True
-    return out
+        numeric = spec.kind in (Kind.NUMBER, Kind.DAY, Kind.DAYS)
+        lines += [
+            f"    value = fact.{f.name}",
+            "    if value is not None:",
+            f"        out[{f.name!r}] = {'float(value)' if numeric else 'value'}",
+        ]
+    lines += [
+        "    for vs in fact.valuesets:",
+        "        out[flag(vs)] = True",
+        "    return out",
+    ]
+    namespace: dict[str, Any] = {"flag": valueset_flag}
+    exec("\n".join(lines), namespace)  # the source is built above from field names only
+    function: Callable[[Fact], dict[str, Any]] = namespace["view"]
+    return function
 
 
 def valueset_flag(valueset_id: str) -> str:
@@ -260,9 +287,8 @@ def valueset_flag(valueset_id: str) -> str:
     return "vs_" + valueset_id.replace("-", "_")
 
 
-_DATA_FIELDS: dict[type[Fact], tuple[dataclasses.Field[Any], ...]] = {
-    cls: tuple(f for f in dataclasses.fields(cls) if "spec" in f.metadata)
-    for cls in FACT_CLASSES.values()
+_VIEWS: dict[type[Fact], Callable[[Fact], dict[str, Any]]] = {
+    cls: _view_function(cls) for cls in FACT_CLASSES.values()
 }
 
 
