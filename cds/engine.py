@@ -40,6 +40,7 @@ import orjson
 
 from cds.errors import EngineError
 from cds.facts import DataStatus, Fact, engine_view, valueset_flag
+from cds.relevance import FactIndex, Relevance
 from cds.rules.compiler import SENTINEL_FIELD, SENTINEL_RULE, deferred_joins
 from cds.rules.ir import Cond, PatternIR, Ref, RuleIR
 from cds.rules.pack import RulePack
@@ -82,6 +83,7 @@ class _CompiledRuleset:
         self.uses = 0
         self.rules: dict[str, RuleIR] = {}  # by engine name (order-hook variants included)
         self.joins: dict[str, list[tuple[str, Cond]]] = {}
+        self.relevance = Relevance(())
 
     def renew_session(self) -> None:
         """Delete the current session (it has always run the sentinel action) and start anew."""
@@ -166,6 +168,7 @@ class RuleEngine:
             compiled = _CompiledRuleset(f"{hook}-{pack.pack_hash}-{serial}", definition)
             compiled.rules = {ir.engine_name: ir for ir in pack.hook_rules[hook]}
             compiled.joins = {name: deferred_joins(ir) for name, ir in compiled.rules.items()}
+            compiled.relevance = Relevance(pack.hook_rules[hook])
             self._rulesets[hook] = compiled
 
     @property
@@ -184,8 +187,10 @@ class RuleEngine:
         ruleset = self._rulesets.get(hook)
         if ruleset is None:
             raise EngineError(f"no ruleset for hook {hook!r}")
-        base = [engine_view(f) for f in facts]
-        matches = self._run(ruleset, base)
+        index = FactIndex(facts)
+        asserted = {i: engine_view(facts[i]) for i in ruleset.relevance.keep(facts, index)}
+        index.add_views(asserted)
+        matches = self._run(ruleset, index, list(asserted.values()))
         status = data_status or {}
         today = now.date()
         findings = []
@@ -211,14 +216,16 @@ class RuleEngine:
         return findings
 
     def _run(
-        self, ruleset: _CompiledRuleset, base: list[FactDict]
+        self, ruleset: _CompiledRuleset, base: FactIndex, asserted: list[FactDict]
     ) -> list[tuple[RuleIR, dict[str, FactDict]]]:
+        """Assert ``asserted`` (the facts some pattern can bind), run the actions, retract.
+        Absence is checked against ``base``, every fact of the request."""
         out: list[tuple[RuleIR, dict[str, FactDict]]] = []
         handle = ruleset.handle
         with ruleset.lock:
             sid = ruleset.sid
             batch: list[FactDict] = [{"sid": sid, "id": "_sentinel", SENTINEL_FIELD: True}]
-            for fact in base:
+            for fact in asserted:
                 fact["sid"] = sid
                 batch.append(fact)
             derived: dict[str, FactDict] = {}
@@ -248,7 +255,7 @@ class RuleEngine:
                 ruleset.uses += 1
                 if not clean or ruleset.uses >= RECYCLE_AFTER:
                     ruleset.renew_session()
-                for fact in base:
+                for fact in asserted:
                     fact.pop("sid", None)
         return out
 
@@ -258,7 +265,7 @@ class RuleEngine:
         sid: str,
         rule_id: str,
         bound: dict[str, FactDict],
-        base: list[FactDict],
+        base: FactIndex,
         out: list[tuple[RuleIR, dict[str, FactDict]]],
         derived: dict[str, FactDict],
     ) -> None:
@@ -269,7 +276,8 @@ class RuleEngine:
             if not _holds(cond, bound[binding], bound):
                 return
         for pattern in ir.absent:
-            if any(matches_pattern(pattern, fact, bound) for fact in base):
+            candidates = base.views(pattern.fact_type, pattern.valuesets)
+            if any(matches_pattern(pattern, fact, bound) for fact in candidates):
                 return
         out.append((ir, bound))
         if ir.derive is not None:
