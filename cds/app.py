@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cds import __version__
+from cds import __version__, heap
 from cds.api import LivePack, Runtime, router
 from cds.audit import AuditWriter
 from cds.auth import TokenValidator, load_trusted_issuers
@@ -103,6 +103,7 @@ def create_app(
             log.warning("auth_off", message=settings.auth_warning)
         await reloader.start(watch=settings.watch_rules)
         restore_sighup = reloader.own_sighup()
+        heap.settle()  # after everything the process keeps is built: see cds/heap.py
         log.info(
             "started", pack=pack.pack_hash, rules=len(pack.live_rules), watch=reloader.watching
         )

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from watchfiles import Change, DefaultFilter, awatch
 
+from cds import heap
 from cds.api import LivePack
 from cds.engine import RuleEngine
 from cds.observability import log
@@ -256,6 +257,7 @@ class Reloader:
             log.info("rules_unchanged", trigger=reason, pack=current.pack.pack_hash, ms=ms)
             return
         self._holder.live = fresh  # the swap: one assignment, between two requests' reads
+        heap.settle()  # the new pack is long-lived too (the old one stays frozen: it is small)
         self.loaded_at = self._now()
         self.last_error = None
         log.info(
