@@ -187,8 +187,8 @@ class RuleEngine:
         ruleset = self._rulesets.get(hook)
         if ruleset is None:
             raise EngineError(f"no ruleset for hook {hook!r}")
-        index = FactIndex(facts)
-        asserted = {i: engine_view(facts[i]) for i in ruleset.relevance.keep(facts, index)}
+        kept, index = ruleset.relevance.select(facts)
+        asserted = {i: engine_view(facts[i]) for i in kept}
         index.add_views(asserted)
         matches = self._run(ruleset, index, list(asserted.values()))
         status = data_status or {}

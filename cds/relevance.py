@@ -164,31 +164,51 @@ class Relevance:
                     table.setdefault((pattern.fact_type, vs), []).append(slot)
         self._table = {key: _without_repeated_tests(slots) for key, slots in table.items()}
 
-    def keep(self, facts: Sequence[Fact], index: FactIndex) -> list[int]:
-        """Indexes (in order) of the facts some positive pattern could bind."""
-        kept = []
-        bounds: dict[SlotKey, tuple[tuple[str, str, Any], ...] | None] = {}
+    def select(self, facts: Sequence[Fact]) -> tuple[list[int], FactIndex]:
+        """Positions (in order) of the facts some positive pattern could bind, and the index of
+        all facts, built in the same pass. A fact that only a pattern with joins could bind
+        waits until the pass has seen every fact those joins refer to."""
+        index = FactIndex(facts)
+        by_key = index.by_key
+        kept: list[int] = []
+        waiting: list[tuple[int, Fact, list[_Slot]]] = []
         table = self._table
         for position, fact in enumerate(facts):
             if isinstance(fact, DerivedFact):
+                by_key.setdefault(("derived", ""), []).append(position)
                 kept.append(position)
                 continue
             fact_type = fact.fact_type
+            by_key.setdefault((fact_type, ""), []).append(position)
             slots = table.get((fact_type, ""), [])
             for vs in fact.valuesets:
-                slots = slots + table.get((fact_type, vs), [])
+                by_key.setdefault((fact_type, vs), []).append(position)
+                more = table.get((fact_type, vs))
+                if more:
+                    slots = slots + more
+            joined: list[_Slot] = []
             for slot in slots:
                 if not slot.test.function(fact):  # (no __call__ hop: the hottest line)
                     continue
                 if slot.joins:
-                    if slot.key not in bounds:
-                        bounds[slot.key] = self._join_bounds(slot, index)
-                    tests = bounds[slot.key]
-                    if tests is None or not all(_holds_on(fact, *t) for t in tests):
-                        continue
+                    joined.append(slot)
+                    continue
                 kept.append(position)
                 break
-        return kept
+            else:
+                if joined:
+                    waiting.append((position, fact, joined))
+        bounds: dict[SlotKey, tuple[tuple[str, str, Any], ...] | None] = {}
+        for position, fact, joined in waiting:
+            for slot in joined:
+                if slot.key not in bounds:
+                    bounds[slot.key] = self._join_bounds(slot, index)
+                tests = bounds[slot.key]
+                if tests is not None and all(_holds_on(fact, *t) for t in tests):
+                    kept.append(position)
+                    break
+        kept.sort()
+        return kept, index
 
     def _join_bounds(
         self, slot: _Slot, index: FactIndex
@@ -226,19 +246,15 @@ class FactIndex:
     absence checks search (``no DHEA-S in the last 12 months`` looks at DHEA-S results only)."""
 
     def __init__(self, facts: Sequence[Fact]) -> None:
+        """An empty index over ``facts``: :meth:`Relevance.select` fills ``by_key``."""
         self._facts = facts
         self._views: dict[int, FactDict] = {}
-        self._by_key: dict[tuple[str, str], list[int]] = {}
-        for index, fact in enumerate(facts):
-            fact_type = "derived" if isinstance(fact, DerivedFact) else fact.fact_type
-            self._by_key.setdefault((fact_type, ""), []).append(index)
-            for vs in fact.valuesets:
-                self._by_key.setdefault((fact_type, vs), []).append(index)
+        self.by_key: dict[tuple[str, str], list[int]] = {}
 
     def facts(self, fact_type: str, valuesets: Sequence[str]) -> Iterator[Fact]:
         """The facts of ``fact_type`` in any of ``valuesets`` (see :meth:`views`)."""
         for vs in valuesets or ("",):
-            for index in self._by_key.get((fact_type, vs), ()):
+            for index in self.by_key.get((fact_type, vs), ()):
                 yield self._facts[index]
 
     def add_views(self, views: Mapping[int, FactDict]) -> None:
@@ -249,7 +265,7 @@ class FactIndex:
         """Views of the facts of ``fact_type`` in any of ``valuesets`` (all of the type when
         none is given; a fact in several of them may come twice)."""
         for vs in valuesets or ("",):
-            for index in self._by_key.get((fact_type, vs), ()):
+            for index in self.by_key.get((fact_type, vs), ()):
                 view = self._views.get(index)
                 if view is None:
                     view = self._views[index] = engine_view(self._facts[index])

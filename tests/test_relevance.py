@@ -17,7 +17,7 @@ from oracle import evaluate as oracle_evaluate
 from cds.context.normalise import PatientData, build_facts
 from cds.engine import RuleEngine
 from cds.facts import Fact, MedicationFact, ObservationFact, engine_view, to_day
-from cds.relevance import FactIndex, Relevance
+from cds.relevance import Relevance
 from cds.rules.pack import RulePack, load_pack
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -55,7 +55,7 @@ def test_every_fact_of_every_oracle_match_is_kept(pack: RulePack) -> None:
     """On the history-heavy patient most facts go, and none that a match binds."""
     facts = _facts(pack, "history-heavy")
     rules = pack.hook_rules["patient-view"]
-    kept = {facts[i].id for i in Relevance(rules).keep(facts, FactIndex(facts))}
+    kept = {facts[i].id for i in Relevance(rules).select(facts)[0]}
     bound = {
         fact_id
         for _, pairs in oracle_evaluate(rules, [engine_view(f) for f in facts])
@@ -93,10 +93,7 @@ def test_scores_outside_every_window_are_not_asserted(pack: RulePack) -> None:
     )
     old, baseline, latest = _gad7(700, 4), _gad7(250, 5), _gad7(10, 12, latest=True)
     facts: list[Fact] = [dhea, old, baseline, latest]
-    kept = {
-        facts[i].id
-        for i in Relevance(pack.hook_rules["patient-view"]).keep(facts, FactIndex(facts))
-    }
+    kept = {facts[i].id for i in Relevance(pack.hook_rules["patient-view"]).select(facts)[0]}
     assert kept == {"dhea", baseline.id, latest.id}
     engine = RuleEngine(pack)
     fired = {f.rule_id for f in engine.evaluate(facts, hook="patient-view", now=NOW)}
