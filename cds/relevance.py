@@ -135,6 +135,38 @@ def _bound(cond: Cond, referred: Sequence[Fact]) -> tuple[str, Any] | None:
     return "exists", True  # ne against two distinct values always holds for one of them
 
 
+def _check(field: str, op: str, value: Any) -> Callable[[Fact], bool]:
+    """``_holds_on`` for one fixed test, as a closure (join bounds run on many facts)."""
+    if op == "exists":
+        want = bool(value)
+        return lambda fact: (getattr(fact, field, None) is not None) is want
+    if op == "in":
+        return lambda fact: (v := getattr(fact, field, None)) is not None and v in value
+    compare = _COMPARE[op]
+
+    def check(fact: Fact) -> bool:
+        actual = getattr(fact, field, None)
+        if actual is None:
+            return False
+        try:
+            return bool(compare(actual, value))
+        except TypeError:
+            return False
+
+    return check
+
+
+def _all_of(tests: tuple[tuple[str, str, Any], ...]) -> Callable[[Fact], bool]:
+    """One closure for a few (field, op, value) tests (join bounds: usually one or two)."""
+    checks = [_check(*t) for t in tests]
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda fact: first(fact) and second(fact)
+    return lambda fact: all(c(fact) for c in checks)
+
+
 class Relevance:
     """The positive patterns of one hook's rules, indexed by fact type and value set."""
 
@@ -162,59 +194,76 @@ class Relevance:
                 self._tests[slot.key] = test
                 for vs in pattern.valuesets or ("",):
                     table.setdefault((pattern.fact_type, vs), []).append(slot)
-        self._table = {key: _without_repeated_tests(slots) for key, slots in table.items()}
+        self._table = table
+        self._group_slots: dict[tuple[str, tuple[str, ...]], list[_Slot]] = {}
 
     def select(self, facts: Sequence[Fact]) -> tuple[list[int], FactIndex]:
         """Positions (in order) of the facts some positive pattern could bind, and the index of
-        all facts, built in the same pass. A fact that only a pattern with joins could bind
-        waits until the pass has seen every fact those joins refer to."""
+        all facts by type and value set (for the absence checks).
+
+        Facts are grouped by (type, value sets) first: the facts of one group meet the same
+        patterns, so each pattern's test runs over a whole group in one comprehension, and the
+        join bounds are known before any group is tested (they need the index)."""
         index = FactIndex(facts)
-        by_key = index.by_key
-        kept: list[int] = []
-        waiting: list[tuple[int, Fact, list[_Slot]]] = []
-        table = self._table
+        groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         for position, fact in enumerate(facts):
-            if isinstance(fact, DerivedFact):
-                by_key.setdefault(("derived", ""), []).append(position)
-                kept.append(position)
-                continue
-            fact_type = fact.fact_type
-            by_key.setdefault((fact_type, ""), []).append(position)
-            slots = table.get((fact_type, ""), [])
-            for vs in fact.valuesets:
-                by_key.setdefault((fact_type, vs), []).append(position)
-                more = table.get((fact_type, vs))
-                if more:
-                    slots = slots + more
-            joined: list[_Slot] = []
-            for slot in slots:
-                if not slot.test.function(fact):  # (no __call__ hop: the hottest line)
-                    continue
-                if slot.joins:
-                    joined.append(slot)
-                    continue
-                kept.append(position)
-                break
+            key = (
+                "derived" if isinstance(fact, DerivedFact) else fact.fact_type,
+                fact.valuesets,
+            )
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [position]
             else:
-                if joined:
-                    waiting.append((position, fact, joined))
-        bounds: dict[SlotKey, tuple[tuple[str, str, Any], ...] | None] = {}
-        for position, fact, joined in waiting:
-            for slot in joined:
-                if slot.key not in bounds:
-                    bounds[slot.key] = self._join_bounds(slot, index)
-                tests = bounds[slot.key]
-                if tests is not None and all(_holds_on(fact, *t) for t in tests):
-                    kept.append(position)
-                    break
+                group.append(position)
+        by_key = index.by_key
+        for (fact_type, valuesets), positions in groups.items():
+            by_key.setdefault((fact_type, ""), []).extend(positions)
+            for vs in valuesets:
+                by_key.setdefault((fact_type, vs), []).extend(positions)
+        kept: list[int] = []
+        bounds: dict[SlotKey, Callable[[Fact], bool] | None] = {}
+        for (fact_type, valuesets), positions in groups.items():
+            if fact_type == "derived":
+                kept += positions
+                continue
+            remaining = [(p, facts[p]) for p in positions]
+            for slot in self._slots_for(fact_type, valuesets):
+                test = slot.test.function
+                if slot.joins:
+                    if slot.key not in bounds:
+                        bounds[slot.key] = self._join_bounds(slot, index)
+                    within = bounds[slot.key]
+                    if within is None:
+                        continue
+                    passed = [p for p, f in remaining if test(f) and within(f)]
+                else:
+                    passed = [p for p, f in remaining if test(f)]
+                if passed:
+                    kept += passed
+                    if len(passed) == len(remaining):
+                        break
+                    done = set(passed)
+                    remaining = [(p, f) for p, f in remaining if p not in done]
         kept.sort()
         return kept, index
 
-    def _join_bounds(
-        self, slot: _Slot, index: FactIndex
-    ) -> tuple[tuple[str, str, Any], ...] | None:
-        """The join conditions of ``slot`` as tests on the fact's own fields, against the facts
-        that pass the own tests of the patterns they refer to; None when one cannot hold."""
+    def _slots_for(self, fact_type: str, valuesets: tuple[str, ...]) -> list[_Slot]:
+        """The slots a fact of this type and these value sets meets (cached: the combinations
+        are few and fixed by the pack and the terminology)."""
+        key = (fact_type, valuesets)
+        slots = self._group_slots.get(key)
+        if slots is None:
+            found = list(self._table.get((fact_type, ""), ()))
+            for vs in valuesets:
+                found += [s for s in self._table.get((fact_type, vs), ()) if s not in found]
+            slots = self._group_slots[key] = _without_repeated_tests(found)
+        return slots
+
+    def _join_bounds(self, slot: _Slot, index: FactIndex) -> Callable[[Fact], bool] | None:
+        """The join conditions of ``slot`` as one test on the fact's own fields, against the
+        facts that pass the own tests of the patterns they refer to; None when one cannot
+        hold for any fact."""
         tests = []
         for cond, other in slot.joins:
             pattern, test = self._patterns[other], self._tests[other]
@@ -223,7 +272,7 @@ class Relevance:
             if bound is None:
                 return None
             tests.append((cond.field, *bound))
-        return tuple(tests)
+        return _all_of(tuple(tests))
 
 
 def _without_repeated_tests(slots: list[_Slot]) -> list[_Slot]:
