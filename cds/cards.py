@@ -172,8 +172,9 @@ def _card(
     fixed = _fixed_parts(pack, rule_id)
     first = matches[0]
     detail = fill(template.detail, first.bindings).strip()
-    if len(matches) > 1:
-        detail += f"\n\n({len(matches)} matching combinations in the record.)"
+    combinations = _distinct_combinations(matches)
+    if combinations > 1:
+        detail += f"\n\n({combinations} matching combinations in the record.)"
     for note in first.notes:
         detail += f"\n\n**Data note:** {note}"
     card: dict[str, Any] = {
@@ -198,6 +199,12 @@ def _card(
         sorted({str(m.bindings[b]["id"]) for m in matches for b in keyed if b in m.bindings})
     )
     return IssuedCard(card, ir.id, ir.rule.version, finding_key, matches)
+
+
+def _distinct_combinations(matches: Sequence[Finding]) -> int:
+    """Matches that bind different sets of facts: a rule about two different precursors binds
+    DHEA + pregnenolone both ways round, and that is one combination to the clinician."""
+    return len({frozenset(str(f["id"]) for f in m.bindings.values()) for m in matches})
 
 
 def _source(label: str, url: str | None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from cds.cards import build_cards
 from cds.engine import RuleEngine
 from cds.facts import ConditionFact, Fact, LabFact, MedicationFact, PatientFact, to_day
 from cds.rules.pack import load_pack
@@ -630,3 +631,27 @@ def test_vaginal_insert_with_breast_cancer_fires_only_its_own_rule(engine: RuleE
     fired = _fired(engine, [patient(age=58), vaginal_insert(), breast_cancer()], "patient-view")
     assert "prasterone-vaginal" in fired
     assert not fired & {"dhea-hormone-cancer", "dhea-unsupervised", "precursor-stacking"}
+
+
+def test_a_pair_of_precursors_is_one_combination_on_the_card(engine: RuleEngine) -> None:
+    """DHEA + pregnenolone binds the stacking rule both ways round (a=DHEA, b=pregnenolone and
+    the reverse); the card speaks of one combination, so it says nothing about a count."""
+    findings = engine.evaluate([patient(), dhea(), preg()], hook="patient-view", now=NOW)
+    stacking = [f for f in findings if f.rule_id == "precursor-stacking"]
+    assert len(stacking) == 2
+    (card,) = [c.card for c in build_cards(stacking, engine.pack)]
+    assert "matching combinations" not in card["detail"]
+    third = MedicationFact(
+        id="testosterone-1",
+        valuesets=("testosterone",),
+        concept="testosterone",
+        display="Testosterone gel",
+        active=True,
+        source="self-reported",
+        route="topical",
+    )
+    findings = engine.evaluate([patient(), dhea(), preg(), third], hook="patient-view", now=NOW)
+    (card,) = [
+        c.card for c in build_cards(findings, engine.pack) if c.rule_id == "precursor-stacking"
+    ]
+    assert "(3 matching combinations in the record.)" in card["detail"]
