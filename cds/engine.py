@@ -15,6 +15,9 @@ durable-rules 2.0.28 is unmaintained C code with global state; every hazard belo
 - ``$not`` depends on the order facts arrive in a batch: absent patterns are checked here,
   against the complete batch, before an action counts as a finding.
 - A join between two patterns on the same fact type segfaults: such joins are checked here.
+- With no compiled joins, durable-rules reports every combination that passes each pattern's
+  own tests (one per old score of a long history): only the facts some pattern could bind are
+  asserted (:mod:`cds.relevance`); absence is still checked against every fact.
 - One fact matched by more than 64 patterns corrupts the heap: the validator refuses such packs.
 - Each session pre-allocates memory in proportion to the rule count (23 MiB and ~2.5 ms at
   2,000 rules), so a new session per request would dominate large packs. Each ruleset keeps one
