@@ -42,7 +42,7 @@ import durable_rules_engine as _dre
 import orjson
 
 from cds.errors import EngineError
-from cds.facts import DataStatus, Fact, engine_view, valueset_flag
+from cds.facts import DataStatus, DerivedFact, Fact, engine_view, valueset_flag
 from cds.relevance import FactIndex, Relevance
 from cds.rules.compiler import SENTINEL_FIELD, SENTINEL_RULE, deferred_joins
 from cds.rules.ir import Cond, PatternIR, Ref, RuleIR
@@ -107,12 +107,37 @@ def matches_pattern(pattern: PatternIR, fact: FactDict, bound: Mapping[str, Fact
     return all(_holds(cond, fact, bound) for cond in pattern.conds)
 
 
+def _fact_matches(pattern: PatternIR, fact: Fact, bound: Mapping[str, FactDict]) -> bool:
+    """:func:`matches_pattern` on a fact object, without building its view (absence checks
+    meet every fact of a history): a ``None`` field is a field the view would not have."""
+    if isinstance(fact, DerivedFact):
+        return matches_pattern(pattern, engine_view(fact), bound)
+    if fact.fact_type != pattern.fact_type:
+        return False
+    if pattern.valuesets and not any(vs in fact.valuesets for vs in pattern.valuesets):
+        return False
+    if pattern.name is not None:
+        return False  # only derived facts have a name
+    for cond in pattern.conds:
+        actual = getattr(fact, cond.field, None)
+        if cond.op == "exists":
+            if (actual is not None) is not bool(cond.value):
+                return False
+        elif actual is None or not _compare(cond, actual, bound):
+            return False
+    return True
+
+
 def _holds(cond: Cond, fact: FactDict, bound: Mapping[str, FactDict]) -> bool:
     if cond.op == "exists":
         return (cond.field in fact) is bool(cond.value)
     if cond.field not in fact:
         return False
-    actual = fact[cond.field]
+    return _compare(cond, fact[cond.field], bound)
+
+
+def _compare(cond: Cond, actual: Any, bound: Mapping[str, FactDict]) -> bool:
+    """``cond`` (any operator but ``exists``) on a present value."""
     if cond.op == "in":
         assert isinstance(cond.value, tuple)
         return actual in cond.value
@@ -192,7 +217,6 @@ class RuleEngine:
             raise EngineError(f"no ruleset for hook {hook!r}")
         kept, index = ruleset.relevance.select(facts)
         asserted = {i: engine_view(facts[i]) for i in kept}
-        index.add_views(asserted)
         matches = self._run(ruleset, index, list(asserted.values()))
         status = data_status or {}
         today = now.date()
@@ -279,8 +303,8 @@ class RuleEngine:
             if not _holds(cond, bound[binding], bound):
                 return
         for pattern in ir.absent:
-            candidates = base.views(pattern.fact_type, pattern.valuesets)
-            if any(matches_pattern(pattern, fact, bound) for fact in candidates):
+            candidates = base.facts(pattern.fact_type, pattern.valuesets)
+            if any(_fact_matches(pattern, fact, bound) for fact in candidates):
                 return
         out.append((ir, bound))
         if ir.derive is not None:

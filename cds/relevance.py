@@ -17,20 +17,19 @@ A fact that fails both for every pattern is in no match, so leaving it out chang
 (the property tests compare the engine with an independent interpreter on random packs). The
 absence checks still see every fact (:class:`FactIndex`). Joins that refer to a derived fact do not
 filter: derived facts exist only once rules fire. Facts are tested as objects, not as engine
-views: a request's views are built only for what is asserted or an absence check looks at.
+views: a request builds views only for the facts it asserts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import eq, ge, gt, le, lt, ne
 from typing import Any
 
-from cds.facts import DerivedFact, Fact, engine_view
+from cds.facts import Fact
 from cds.rules.ir import Cond, PatternIR, Ref, RuleIR
 
-FactDict = dict[str, Any]
 SlotKey = tuple[str, str]  # (engine rule name, binding)
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
@@ -109,6 +108,12 @@ class _Slot:
     test: _Test
     joins: tuple[tuple[Cond, SlotKey], ...]  # join condition, slot of the fact it refers to
 
+    @property
+    def selective(self) -> bool:
+        """Whether the own tests do more than ask for fields (``latest: true`` passes one fact
+        in a history; ``value: {exists: true}`` all of them): they run before the join bounds."""
+        return any(op != "exists" for _, op, _ in self.test.conds)
+
 
 def _bound(cond: Cond, referred: Sequence[Fact]) -> tuple[str, Any] | None:
     """The one test on the fact's own field that "``cond`` holds for some fact in ``referred``"
@@ -157,13 +162,26 @@ def _check(field: str, op: str, value: Any) -> Callable[[Fact], bool]:
 
 
 def _all_of(tests: tuple[tuple[str, str, Any], ...]) -> Callable[[Fact], bool]:
-    """One closure for a few (field, op, value) tests (join bounds: usually one or two)."""
+    """One closure for a few (field, op, value) tests (join bounds: usually one or two, and a
+    window is two comparisons on one field: read once, compared twice)."""
+    if len(tests) == 2 and tests[0][0] == tests[1][0]:
+        (field, op1, value1), (_, op2, value2) = tests
+        if op1 in _COMPARE and op2 in _COMPARE:
+            first, second = _COMPARE[op1], _COMPARE[op2]
+
+            def window(fact: Fact) -> bool:
+                actual = getattr(fact, field, None)
+                if actual is None:
+                    return False
+                try:
+                    return bool(first(actual, value1) and second(actual, value2))
+                except TypeError:
+                    return False
+
+            return window
     checks = [_check(*t) for t in tests]
     if len(checks) == 1:
         return checks[0]
-    if len(checks) == 2:
-        first, second = checks
-        return lambda fact: first(fact) and second(fact)
     return lambda fact: all(c(fact) for c in checks)
 
 
@@ -207,10 +225,7 @@ class Relevance:
         index = FactIndex(facts)
         groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         for position, fact in enumerate(facts):
-            key = (
-                "derived" if isinstance(fact, DerivedFact) else fact.fact_type,
-                fact.valuesets,
-            )
+            key = (fact.fact_type, fact.valuesets)  # DerivedFact.fact_type is "derived"
             group = groups.get(key)
             if group is None:
                 groups[key] = [position]
@@ -223,6 +238,7 @@ class Relevance:
                 by_key.setdefault((fact_type, vs), []).extend(positions)
         kept: list[int] = []
         bounds: dict[SlotKey, Callable[[Fact], bool] | None] = {}
+        referred: dict[tuple[str, tuple[str, ...], _Test], list[Fact]] = {}
         for (fact_type, valuesets), positions in groups.items():
             if fact_type == "derived":
                 kept += positions
@@ -232,11 +248,14 @@ class Relevance:
                 test = slot.test.function
                 if slot.joins:
                     if slot.key not in bounds:
-                        bounds[slot.key] = self._join_bounds(slot, index)
+                        bounds[slot.key] = self._join_bounds(slot, index, referred)
                     within = bounds[slot.key]
                     if within is None:
                         continue
-                    passed = [p for p, f in remaining if test(f) and within(f)]
+                    if slot.selective:
+                        passed = [p for p, f in remaining if test(f) and within(f)]
+                    else:
+                        passed = [p for p, f in remaining if within(f) and test(f)]
                 else:
                     passed = [p for p, f in remaining if test(f)]
                 if passed:
@@ -260,15 +279,26 @@ class Relevance:
             slots = self._group_slots[key] = _without_repeated_tests(found)
         return slots
 
-    def _join_bounds(self, slot: _Slot, index: FactIndex) -> Callable[[Fact], bool] | None:
+    def _join_bounds(
+        self,
+        slot: _Slot,
+        index: FactIndex,
+        referred: dict[tuple[str, tuple[str, ...], _Test], list[Fact]],
+    ) -> Callable[[Fact], bool] | None:
         """The join conditions of ``slot`` as one test on the fact's own fields, against the
         facts that pass the own tests of the patterns they refer to; None when one cannot
-        hold for any fact."""
+        hold for any fact. ``referred`` caches those facts for this request (many rules refer
+        to an "active DHEA" pattern with the same tests)."""
         tests = []
         for cond, other in slot.joins:
             pattern, test = self._patterns[other], self._tests[other]
-            referred = [f for f in index.facts(pattern.fact_type, pattern.valuesets) if test(f)]
-            bound = _bound(cond, referred)
+            key = (pattern.fact_type, pattern.valuesets, test)
+            candidates = referred.get(key)
+            if candidates is None:
+                passes = test.function
+                found = index.facts(pattern.fact_type, pattern.valuesets)
+                candidates = referred[key] = [f for f in found if passes(f)]
+            bound = _bound(cond, candidates)
             if bound is None:
                 return None
             tests.append((cond.field, *bound))
@@ -291,31 +321,17 @@ def _without_repeated_tests(slots: list[_Slot]) -> list[_Slot]:
 
 
 class FactIndex:
-    """Every fact of a request, by type and value set, with views built on first use: what the
-    absence checks search (``no DHEA-S in the last 12 months`` looks at DHEA-S results only)."""
+    """Every fact of a request by type and value set: what the absence checks search (``no
+    DHEA-S in the last 12 months`` looks at DHEA-S results only, as fact objects)."""
 
     def __init__(self, facts: Sequence[Fact]) -> None:
         """An empty index over ``facts``: :meth:`Relevance.select` fills ``by_key``."""
         self._facts = facts
-        self._views: dict[int, FactDict] = {}
         self.by_key: dict[tuple[str, str], list[int]] = {}
 
     def facts(self, fact_type: str, valuesets: Sequence[str]) -> Iterator[Fact]:
-        """The facts of ``fact_type`` in any of ``valuesets`` (see :meth:`views`)."""
+        """The facts of ``fact_type`` in any of ``valuesets`` (all of the type when none is
+        given; a fact in several of them may come twice)."""
         for vs in valuesets or ("",):
             for index in self.by_key.get((fact_type, vs), ()):
                 yield self._facts[index]
-
-    def add_views(self, views: Mapping[int, FactDict]) -> None:
-        """Views already built (the asserted facts'), so that absence checks reuse them."""
-        self._views.update(views)
-
-    def views(self, fact_type: str, valuesets: Sequence[str]) -> Iterator[FactDict]:
-        """Views of the facts of ``fact_type`` in any of ``valuesets`` (all of the type when
-        none is given; a fact in several of them may come twice)."""
-        for vs in valuesets or ("",):
-            for index in self.by_key.get((fact_type, vs), ()):
-                view = self._views.get(index)
-                if view is None:
-                    view = self._views[index] = engine_view(self._facts[index])
-                yield view
