@@ -211,20 +211,25 @@ def expected_cards(rules_dir: Path, db: Path, now: datetime, bodies: list[Body])
 
 
 def breakdown(
-    rules_dir: Path, now: datetime, body: Body, seconds: float
+    rules_dir: Path, now: datetime, body: Body, seconds: float, database: Path
 ) -> tuple[dict[str, float], int, str]:
-    """Median µs of each stage of the service's request path (cds/api.py), in process."""
+    """Median µs of each stage of the service's request path (cds/api.py), in process, with
+    the service's response class and its card-memory query on an SQLite store."""
     from cds.cards import build_cards
     from cds.context.normalise import build_facts
     from cds.context.prefetch import gather
     from cds.engine import RuleEngine
+    from cds.facts import EPOCH
     from cds.hooks import HookRequest
     from cds.privacy import patient_key
+    from cds.responses import JSONResponse as ServiceResponse
     from cds.rules.pack import load_pack
-    from cds.storage import InvocationRecord, IssuedCardRecord
+    from cds.storage import InvocationRecord, IssuedCardRecord, Store
 
     pack = load_pack(rules_dir)
     engine = RuleEngine(pack)
+    store = Store(f"sqlite:///{database}")
+    store.migrate()
     # The service queues the audit row and a background thread writes it in batches; a writer
     # thread here would land its GIL time in random stages, so the queueing alone is timed.
     queued: queue.Queue[object] = queue.Queue()
@@ -257,6 +262,10 @@ def breakdown(
         marks.append(time.perf_counter())
         issued = build_cards(findings, pack, draft_orders={})
         marks.append(time.perf_counter())
+        key = patient_key(request.context.patientId, b"bench")
+        remembered = sorted({c.rule_id for c in issued if pack.by_id[c.rule_id].rule.memory})
+        store.memory_for(key, remembered, EPOCH)
+        marks.append(time.perf_counter())
         fired = sorted(c.rule_id for c in issued)
         queued.put(
             (
@@ -264,7 +273,7 @@ def breakdown(
                     hook_instance=request.hookInstance,
                     service_id="neurosteroid-patient-view",
                     hook="patient-view",
-                    patient_key=patient_key(request.context.patientId, b"bench"),
+                    patient_key=key,
                     rules_fired=fired,
                     pack_hash=pack.pack_hash,
                     latency_ms=1.0,
@@ -278,9 +287,19 @@ def breakdown(
             ),
         )
         marks.append(time.perf_counter())
-        JSONResponse({"cards": [c.card for c in issued]})
+        ServiceResponse({"cards": [c.card for c in issued]})
         marks.append(time.perf_counter())
-        names = ("json.loads", "validate", "gather", "facts", "engine", "cards", "audit", "render")
+        names = (
+            "json.loads",
+            "validate",
+            "gather",
+            "facts",
+            "engine",
+            "cards",
+            "memory",
+            "audit",
+            "render",
+        )
         for name, start, end in zip(names, marks[:-1], marks[1:], strict=True):
             stages.setdefault(name, []).append((end - start) * 1e6)
 
@@ -662,7 +681,10 @@ def main() -> None:
         tmp = Path(name)
         rules_dir, rules_label = choose_rules(tmp)
         expected = expected_cards(rules_dir, tmp / "expected.db", now, bodies)
-        costs = [breakdown(rules_dir, now, b, 0.3 if args.quick else 2.0) for b in bodies]
+        costs = [
+            breakdown(rules_dir, now, b, 0.3 if args.quick else 2.0, tmp / f"{b.name}.db")
+            for b in bodies
+        ]
         for b, want, (_, _, fired) in zip(bodies, expected, costs, strict=True):
             assert fired == want, f"{b.name}: breakdown fired {fired}, the app {want}"
         env = dict(os.environ)
