@@ -5,7 +5,9 @@ the kernel spreads new connections evenly over the workers that listen. (With on
 by all, whichever worker woke first accepted a burst of connections: 26/6 of 32 keep-alive
 connections in one measurement, one worker queueing while the other idled.) A worker that dies
 takes its socket with it, so new connections go to the living ones until the replacement
-listens; only connections already waiting in the dead worker's backlog are lost. The supervisor
+listens; only connections already waiting in the dead worker's backlog are lost. While no
+worker listens (start-up; every worker dead at once) connections are refused rather than queued:
+orchestrators should wait for ``/readyz``, as they do anyway. The supervisor
 checks at start that nobody else uses the port, then holds it with a bound socket that never
 listens (so it stays ours while every worker restarts). Every worker builds its own app (rule
 pack, engine, database pool) from the same ``CDS_*`` environment.

@@ -37,6 +37,8 @@ from hookrequests import hook_request, sample
 from packbuilder import make_pack
 from postgres_server import create_database, postgres_server
 from processes import children as _children
+from processes import tcp_inodes
+from processes import wait_for as _wait_for
 from service import free_port
 from sqlalchemy import create_engine, text
 
@@ -277,6 +279,8 @@ def test_a_worker_killed_under_load(tmp_path: Path, rules: Path) -> None:
             time.sleep(0.05)
         workers = _children(supervisor.pid)
         assert len(workers) == 2
+        # both listening (each worker has its own socket): the victim is not the only one
+        _wait_for("both listening", lambda: len(tcp_inodes(port, "listen")) == 2, timeout=60)
         for _ in range(20):  # both workers up and serving
             assert _livez(base)
         time.sleep(1.0)

@@ -85,6 +85,8 @@ def test_workers_are_restarted_and_sigterm_stops_everything(tmp_path: Path) -> N
     with _supervisor(tmp_path, workers=2) as (supervisor, base):
         _wait_for("/livez", lambda: _livez(base), timeout=60)
         _wait_for("two workers", lambda: len(_children(supervisor.pid)) == 2)
+        port = int(base.rsplit(":", 1)[1])
+        _wait_for("both listening", lambda: len(tcp_inodes(port, "listen")) == 2, timeout=60)
         first = _children(supervisor.pid)
 
         victim = min(first)
