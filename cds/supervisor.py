@@ -57,14 +57,15 @@ def _say(message: str) -> None:
     print(f"cds supervisor [{os.getpid()}]: {message}", file=sys.stderr, flush=True)
 
 
-def _reuseport_socket(host: str, port: int) -> socket.socket:
+def reuseport_socket(host: str, port: int, *, reuse_address: bool = True) -> socket.socket:
     """A socket bound to ``host:port`` with ``SO_REUSEPORT``, not listening yet."""
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
     sock = socket.socket(family, kind, proto)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_address:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError:
@@ -84,7 +85,9 @@ def reserve_port(host: str, port: int) -> socket.socket:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(address)
         port = probe.getsockname()[1]
-    return _reuseport_socket(host, port)
+    # no SO_REUSEADDR here: a bound socket that does not listen would let another SO_REUSEADDR
+    # probe (a second ``cds serve``) bind beside it while no worker listens yet
+    return reuseport_socket(host, port, reuse_address=False)
 
 
 @dataclass
@@ -282,7 +285,7 @@ def worker_main(host: str, port: int) -> int:
     if RELOAD_REQUESTS:  # a SIGHUP during start-up may predate the files the pack was read from
         reloader.trigger_threadsafe("SIGHUP")
     try:
-        sock = _reuseport_socket(host, port)
+        sock = reuseport_socket(host, port)
     except OSError as exc:
         print(f"refusing to start: cannot bind {host}:{port}: {exc}", file=sys.stderr)
         return 1

@@ -165,6 +165,21 @@ def test_connections_are_spread_over_the_workers(tmp_path: Path) -> None:
         assert per_worker[0] >= 12, per_worker  # an even spread falls below 12 in < 1e-6
 
 
+def test_a_second_supervisor_cannot_share_the_port() -> None:
+    """SO_REUSEPORT lets the workers share the port; it must not let a second ``cds serve``
+    join them, neither while only the supervisor's reservation holds it nor once workers listen."""
+    from cds.supervisor import reserve_port, reuseport_socket
+
+    with reserve_port("127.0.0.1", 0) as held:
+        port = held.getsockname()[1]
+        with pytest.raises(OSError, match="in use"):
+            reserve_port("127.0.0.1", port).close()
+        with reuseport_socket("127.0.0.1", port) as worker:
+            worker.listen(8)
+            with pytest.raises(OSError, match="in use"):
+                reserve_port("127.0.0.1", port).close()
+
+
 def test_invalid_rule_pack_stops_the_supervisor(tmp_path: Path) -> None:
     with _supervisor(tmp_path, workers=2, rules=BROKEN_PACK) as (supervisor, _):
         code = supervisor.wait(timeout=60)
