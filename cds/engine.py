@@ -33,7 +33,7 @@ import contextlib
 import itertools
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -45,7 +45,7 @@ from cds.errors import EngineError
 from cds.facts import DataStatus, DerivedFact, Fact, engine_view, valueset_flag
 from cds.relevance import FactIndex, Relevance
 from cds.rules.compiler import SENTINEL_FIELD, SENTINEL_RULE, deferred_joins
-from cds.rules.ir import Cond, PatternIR, Ref, RuleIR
+from cds.rules.ir import COMPARE, Cond, PatternIR, Ref, RuleIR
 from cds.rules.pack import RulePack
 
 FactDict = dict[str, Any]
@@ -150,19 +150,9 @@ def _compare(cond: Cond, actual: Any, bound: Mapping[str, FactDict]) -> bool:
             other[expected.field] + expected.offset if expected.offset else other[expected.field]
         )
     try:
-        return bool(_COMPARE[cond.op](actual, expected))
+        return bool(COMPARE[cond.op](actual, expected))
     except TypeError:
         return False
-
-
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": lambda a, b: a == b,
-    "ne": lambda a, b: a != b,
-    "gt": lambda a, b: a > b,
-    "gte": lambda a, b: a >= b,
-    "lt": lambda a, b: a < b,
-    "lte": lambda a, b: a <= b,
-}
 
 
 def derived_fact(ir: RuleIR, bound: Mapping[str, FactDict]) -> FactDict:

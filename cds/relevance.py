@@ -24,39 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from operator import eq, ge, gt, le, lt, ne
 from typing import Any
 
 from cds.facts import Fact
-from cds.rules.ir import Cond, PatternIR, Ref, RuleIR
+from cds.rules.ir import COMPARE, Cond, PatternIR, Ref, RuleIR
 
 SlotKey = tuple[str, str]  # (engine rule name, binding)
-
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "eq": eq,
-    "ne": ne,
-    "gt": gt,
-    "gte": ge,
-    "lt": lt,
-    "lte": le,
-}
-
-
-def _holds_on(fact: Fact, field: str, op: str, value: Any) -> bool:
-    """``cond`` on a fact object, as the engine tests it on the fact's view (a ``None`` field
-    is absent from the view; numbers compare the same as ints or floats)."""
-    actual = getattr(fact, field, None)
-    if op == "exists":
-        return (actual is not None) is bool(value)
-    if actual is None:
-        return False
-    if op == "in":
-        return bool(actual in value)
-    try:
-        return bool(_COMPARE[op](actual, value))
-    except TypeError:
-        return False
-
 
 _OPERATORS = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -141,13 +114,14 @@ def _bound(cond: Cond, referred: Sequence[Fact]) -> tuple[str, Any] | None:
 
 
 def _check(field: str, op: str, value: Any) -> Callable[[Fact], bool]:
-    """``_holds_on`` for one fixed test, as a closure (join bounds run on many facts)."""
+    """One fixed test on a fact object, as the engine tests it on the fact's view (a ``None``
+    field is absent from the view), as a closure: join bounds run on many facts."""
     if op == "exists":
         want = bool(value)
         return lambda fact: (getattr(fact, field, None) is not None) is want
     if op == "in":
         return lambda fact: (v := getattr(fact, field, None)) is not None and v in value
-    compare = _COMPARE[op]
+    compare = COMPARE[op]
 
     def check(fact: Fact) -> bool:
         actual = getattr(fact, field, None)
@@ -166,8 +140,8 @@ def _all_of(tests: tuple[tuple[str, str, Any], ...]) -> Callable[[Fact], bool]:
     window is two comparisons on one field: read once, compared twice)."""
     if len(tests) == 2 and tests[0][0] == tests[1][0]:
         (field, op1, value1), (_, op2, value2) = tests
-        if op1 in _COMPARE and op2 in _COMPARE:
-            first, second = _COMPARE[op1], _COMPARE[op2]
+        if op1 in COMPARE and op2 in COMPARE:
+            first, second = COMPARE[op1], COMPARE[op2]
 
             def window(fact: Fact) -> bool:
                 actual = getattr(fact, field, None)
