@@ -22,12 +22,13 @@ views: a request builds views only for the facts it asserts.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cds.facts import Fact
-from cds.rules.ir import COMPARE, Cond, PatternIR, Ref, RuleIR
+from cds.facts import FACT_CLASSES, Fact
+from cds.rules.ir import Cond, PatternIR, Ref, RuleIR
 
 SlotKey = tuple[str, str]  # (engine rule name, binding)
 
@@ -81,16 +82,16 @@ class _Slot:
     test: _Test
     joins: tuple[tuple[Cond, SlotKey], ...]  # join condition, slot of the fact it refers to
 
-    @property
-    def selective(self) -> bool:
-        """Whether the own tests do more than ask for fields (``latest: true`` passes one fact
-        in a history; ``value: {exists: true}`` all of them): they run before the join bounds."""
-        return any(op != "exists" for _, op, _ in self.test.conds)
+
+_ANY = object()
+"""A join bound that filters nothing (operands of mixed kinds; ``ne`` against two values)."""
 
 
-def _bound(cond: Cond, referred: Sequence[Fact]) -> tuple[str, Any] | None:
-    """The one test on the fact's own field that "``cond`` holds for some fact in ``referred``"
-    comes down to, or None when it cannot hold for any."""
+def _bound(cond: Cond, referred: Sequence[Fact]) -> Any:
+    """The operand of the test on the fact's own field that "``cond`` holds for some fact in
+    ``referred``" comes down to: with ``gt``/``gte`` the least value, with ``lt``/``lte`` the
+    greatest, with ``eq`` the tuple of values (tested with ``in``), with ``ne`` the one value;
+    ``_ANY`` when it cannot be narrowed, None when it cannot hold for any."""
     ref = cond.value
     assert isinstance(ref, Ref)
     values = [v for f in referred if (v := getattr(f, ref.field, None)) is not None]
@@ -101,62 +102,69 @@ def _bound(cond: Cond, referred: Sequence[Fact]) -> tuple[str, Any] | None:
     op = cond.op
     try:
         if op in ("gt", "gte"):
-            return op, min(values)
+            return min(values)
         if op in ("lt", "lte"):
-            return op, max(values)
+            return max(values)
     except TypeError:  # mixed kinds: do not filter on it
-        return "exists", True
+        return _ANY
     if op == "eq":
-        return "in", tuple(values)
+        return tuple(values)
     if op == "ne" and len(set(values)) == 1:
-        return "ne", values[0]
-    return "exists", True  # ne against two distinct values always holds for one of them
+        return values[0]
+    return _ANY  # ne against two distinct values always holds for one of them
 
 
-def _check(field: str, op: str, value: Any) -> Callable[[Fact], bool]:
-    """One fixed test on a fact object, as the engine tests it on the fact's view (a ``None``
-    field is absent from the view), as a closure: join bounds run on many facts."""
-    if op == "exists":
-        want = bool(value)
-        return lambda fact: (getattr(fact, field, None) is not None) is want
-    if op == "in":
-        return lambda fact: (v := getattr(fact, field, None)) is not None and v in value
-    compare = COMPARE[op]
+class _GroupTest:
+    """Whether a fact of one (type, value sets) group could be bound by one of the group's
+    slots: one generated function that tries the slots in order (slots without joins first) and
+    returns at the first that holds. A slot with joins also needs its join bounds, computed per
+    request and passed in as ``within`` (per slot: None when a join cannot hold, else one
+    operand per join condition, see :func:`_bound`). Fields are read as attributes of the fact
+    class (checked identifiers); operands are passed as constants, never pasted into the source."""
 
-    def check(fact: Fact) -> bool:
-        actual = getattr(fact, field, None)
-        if actual is None:
-            return False
-        try:
-            return bool(compare(actual, value))
-        except TypeError:
-            return False
+    __slots__ = ("binds", "joined")
 
-    return check
+    def __init__(self, slots: Sequence[_Slot], fact_class: type[Fact] | None) -> None:
+        self.joined = tuple(slot for slot in slots if slot.joins)
+        namespace: dict[str, Any] = {"ANY": _ANY}
+        attributes = {f.name for f in dataclasses.fields(fact_class)} if fact_class else set()
 
+        def read(name: str) -> str:
+            if not name.isidentifier():
+                raise ValueError(f"not a field name: {name!r}")
+            if name in attributes:
+                return f"(v := fact.{name})"
+            return f"(v := getattr(fact, {name!r}, None))"
 
-def _all_of(tests: tuple[tuple[str, str, Any], ...]) -> Callable[[Fact], bool]:
-    """One closure for a few (field, op, value) tests (join bounds: usually one or two, and a
-    window is two comparisons on one field: read once, compared twice)."""
-    if len(tests) == 2 and tests[0][0] == tests[1][0]:
-        (field, op1, value1), (_, op2, value2) = tests
-        if op1 in COMPARE and op2 in COMPARE:
-            first, second = COMPARE[op1], COMPARE[op2]
-
-            def window(fact: Fact) -> bool:
-                actual = getattr(fact, field, None)
-                if actual is None:
-                    return False
-                try:
-                    return bool(first(actual, value1) and second(actual, value2))
-                except TypeError:
-                    return False
-
-            return window
-    checks = [_check(*t) for t in tests]
-    if len(checks) == 1:
-        return checks[0]
-    return lambda fact: all(c(fact) for c in checks)
+        lines = ["def binds(fact, within):"]
+        joined = 0
+        for k, slot in enumerate(slots):
+            terms = []
+            if slot.joins:
+                terms.append(f"(w := within[{joined}]) is not None")
+                joined += 1
+            for n, (name, op, value) in enumerate(slot.test.conds):
+                const = f"c{k}_{n}"
+                namespace[const] = value
+                if op == "exists":
+                    terms.append(f"({read(name)} is not None) is {bool(value)}")
+                elif op == "in":
+                    terms.append(f"{read(name)} is not None and v in {const}")
+                else:
+                    terms.append(f"{read(name)} is not None and v {_OPERATORS[op]} {const}")
+            for m, (cond, _) in enumerate(slot.joins):
+                if cond.op not in _OPERATORS:
+                    continue  # no other operator takes a field reference: no filter
+                test = "in" if cond.op == "eq" else _OPERATORS[cond.op]
+                terms.append(
+                    f"(w[{m}] is ANY or ({read(cond.field)} is not None and v {test} w[{m}]))"
+                )
+            expression = " and ".join(f"({t})" for t in terms) or "True"
+            lines += ["    try:", f"        if {expression}:", "            return True"]
+            lines += ["    except TypeError:", "        pass"]
+        lines.append("    return False")
+        exec("\n".join(lines), namespace)  # names and operators only; values are constants
+        self.binds: Callable[[Fact, tuple[tuple[Any, ...] | None, ...]], bool] = namespace["binds"]
 
 
 class Relevance:
@@ -188,13 +196,14 @@ class Relevance:
                     table.setdefault((pattern.fact_type, vs), []).append(slot)
         self._table = table
         self._group_slots: dict[tuple[str, tuple[str, ...]], list[_Slot]] = {}
+        self._groups: dict[tuple[str, tuple[str, ...]], _GroupTest] = {}
 
     def select(self, facts: Sequence[Fact]) -> tuple[list[int], FactIndex]:
         """Positions (in order) of the facts some positive pattern could bind, and the index of
         all facts by type and value set (for the absence checks).
 
         Facts are grouped by (type, value sets) first: the facts of one group meet the same
-        patterns, so each pattern's test runs over a whole group in one comprehension, and the
+        patterns, tested by one generated function per group (:class:`_GroupTest`), and the
         join bounds are known before any group is tested (they need the index)."""
         index = FactIndex(facts)
         groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
@@ -211,35 +220,30 @@ class Relevance:
             for vs in valuesets:
                 by_key.setdefault((fact_type, vs), []).extend(positions)
         kept: list[int] = []
-        bounds: dict[SlotKey, Callable[[Fact], bool] | None] = {}
+        bounds: dict[SlotKey, tuple[Any, ...] | None] = {}
         referred: dict[tuple[str, tuple[str, ...], _Test], list[Fact]] = {}
-        for (fact_type, valuesets), positions in groups.items():
-            if fact_type == "derived":
+        for key, positions in groups.items():
+            if key[0] == "derived":
                 kept += positions
                 continue
-            remaining = [(p, facts[p]) for p in positions]
-            for slot in self._slots_for(fact_type, valuesets):
-                test = slot.test.function
-                if slot.joins:
-                    if slot.key not in bounds:
-                        bounds[slot.key] = self._join_bounds(slot, index, referred)
-                    within = bounds[slot.key]
-                    if within is None:
-                        continue
-                    if slot.selective:
-                        passed = [p for p, f in remaining if test(f) and within(f)]
-                    else:
-                        passed = [p for p, f in remaining if within(f) and test(f)]
-                else:
-                    passed = [p for p, f in remaining if test(f)]
-                if passed:
-                    kept += passed
-                    if len(passed) == len(remaining):
-                        break
-                    done = set(passed)
-                    remaining = [(p, f) for p, f in remaining if p not in done]
+            tester = self._group(key)
+            for slot in tester.joined:
+                if slot.key not in bounds:
+                    bounds[slot.key] = self._join_bounds(slot, index, referred)
+            within = tuple(bounds[slot.key] for slot in tester.joined)
+            binds = tester.binds
+            kept += [p for p in positions if binds(facts[p], within)]
         kept.sort()
         return kept, index
+
+    def _group(self, key: tuple[str, tuple[str, ...]]) -> _GroupTest:
+        """The generated test for facts of one (type, value sets), cached: the combinations are
+        few and fixed by the pack and the terminology."""
+        group = self._groups.get(key)
+        if group is None:
+            fact_class = FACT_CLASSES.get(key[0])
+            group = self._groups[key] = _GroupTest(self._slots_for(*key), fact_class)
+        return group
 
     def _slots_for(self, fact_type: str, valuesets: tuple[str, ...]) -> list[_Slot]:
         """The slots a fact of this type and these value sets meets (cached: the combinations
@@ -258,12 +262,12 @@ class Relevance:
         slot: _Slot,
         index: FactIndex,
         referred: dict[tuple[str, tuple[str, ...], _Test], list[Fact]],
-    ) -> Callable[[Fact], bool] | None:
-        """The join conditions of ``slot`` as one test on the fact's own fields, against the
-        facts that pass the own tests of the patterns they refer to; None when one cannot
-        hold for any fact. ``referred`` caches those facts for this request (many rules refer
-        to an "active DHEA" pattern with the same tests)."""
-        tests = []
+    ) -> tuple[Any, ...] | None:
+        """The operands of the join conditions of ``slot`` as tests on the fact's own fields
+        (:func:`_bound`), against the facts that pass the own tests of the patterns they refer
+        to; None when one cannot hold for any fact. ``referred`` caches those facts for this
+        request (many rules refer to an "active DHEA" pattern with the same tests)."""
+        operands = []
         for cond, other in slot.joins:
             pattern, test = self._patterns[other], self._tests[other]
             key = (pattern.fact_type, pattern.valuesets, test)
@@ -272,11 +276,11 @@ class Relevance:
                 passes = test.function
                 found = index.facts(pattern.fact_type, pattern.valuesets)
                 candidates = referred[key] = [f for f in found if passes(f)]
-            bound = _bound(cond, candidates)
-            if bound is None:
+            operand = _bound(cond, candidates)
+            if operand is None:
                 return None
-            tests.append((cond.field, *bound))
-        return _all_of(tuple(tests))
+            operands.append(operand)
+        return tuple(operands)
 
 
 def _without_repeated_tests(slots: list[_Slot]) -> list[_Slot]:
