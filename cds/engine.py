@@ -33,7 +33,7 @@ import contextlib
 import itertools
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -42,8 +42,8 @@ import durable_rules_engine as _dre
 import orjson
 
 from cds.errors import EngineError
-from cds.facts import DataStatus, DerivedFact, Fact, engine_view, valueset_flag
-from cds.relevance import FactIndex, Relevance
+from cds.facts import DataStatus, Fact, engine_view, valueset_flag
+from cds.relevance import AbsenceTest, Bound, FactIndex, Relevance
 from cds.rules.compiler import SENTINEL_FIELD, SENTINEL_RULE, deferred_joins
 from cds.rules.ir import COMPARE, Cond, PatternIR, Ref, RuleIR
 from cds.rules.pack import RulePack
@@ -87,6 +87,8 @@ class _CompiledRuleset:
         self.rules: dict[str, RuleIR] = {}  # by engine name (order-hook variants included)
         self.joins: dict[str, list[tuple[str, Cond]]] = {}
         self.relevance = Relevance(())
+        # per rule: its absent patterns, each with a fast matcher on fact objects
+        self.absences: dict[str, list[tuple[PatternIR, Callable[[Fact, Bound], bool]]]] = {}
 
     def renew_session(self) -> None:
         """Delete the current session (it has always run the sentinel action) and start anew."""
@@ -107,25 +109,11 @@ def matches_pattern(pattern: PatternIR, fact: FactDict, bound: Mapping[str, Fact
     return all(_holds(cond, fact, bound) for cond in pattern.conds)
 
 
-def _fact_matches(pattern: PatternIR, fact: Fact, bound: Mapping[str, FactDict]) -> bool:
-    """:func:`matches_pattern` on a fact object, without building its view (absence checks
-    meet every fact of a history): a ``None`` field is a field the view would not have."""
-    if isinstance(fact, DerivedFact):
+def _absence_test(pattern: PatternIR) -> Callable[[Fact, Bound], bool]:
+    def on_view(fact: Fact, bound: Bound) -> bool:
         return matches_pattern(pattern, engine_view(fact), bound)
-    if fact.fact_type != pattern.fact_type:
-        return False
-    if pattern.valuesets and not any(vs in fact.valuesets for vs in pattern.valuesets):
-        return False
-    if pattern.name is not None:
-        return False  # only derived facts have a name
-    for cond in pattern.conds:
-        actual = getattr(fact, cond.field, None)
-        if cond.op == "exists":
-            if (actual is not None) is not bool(cond.value):
-                return False
-        elif actual is None or not _compare(cond, actual, bound):
-            return False
-    return True
+
+    return AbsenceTest(pattern, on_view).matches
 
 
 def _holds(cond: Cond, fact: FactDict, bound: Mapping[str, FactDict]) -> bool:
@@ -187,6 +175,10 @@ class RuleEngine:
             compiled.rules = {ir.engine_name: ir for ir in pack.hook_rules[hook]}
             compiled.joins = {name: deferred_joins(ir) for name, ir in compiled.rules.items()}
             compiled.relevance = Relevance(pack.hook_rules[hook])
+            compiled.absences = {
+                name: [(p, _absence_test(p)) for p in ir.absent]
+                for name, ir in compiled.rules.items()
+            }
             self._rulesets[hook] = compiled
 
     @property
@@ -292,9 +284,9 @@ class RuleEngine:
         for binding, cond in ruleset.joins[rule_id]:
             if not _holds(cond, bound[binding], bound):
                 return
-        for pattern in ir.absent:
+        for pattern, matches in ruleset.absences[rule_id]:
             candidates = base.facts(pattern.fact_type, pattern.valuesets)
-            if any(_fact_matches(pattern, fact, bound) for fact in candidates):
+            if any(matches(fact, bound) for fact in candidates):
                 return
         out.append((ir, bound))
         if ir.derive is not None:

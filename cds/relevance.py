@@ -23,7 +23,7 @@ views: a request builds views only for the facts it asserts.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,8 @@ from cds.facts import FACT_CLASSES, Fact
 from cds.rules.ir import Cond, PatternIR, Ref, RuleIR
 
 SlotKey = tuple[str, str]  # (engine rule name, binding)
+FactDict = dict[str, Any]
+Bound = Mapping[str, FactDict]  # the facts a rule's match bound, by binding, as views
 
 _OPERATORS = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -296,6 +298,55 @@ def _without_repeated_tests(slots: list[_Slot]) -> list[_Slot]:
             seen.add(slot.test)
             plain.append(slot)
     return plain + joined
+
+
+class AbsenceTest:
+    """Whether a fact of the request matches an absent pattern, given the facts the rule bound
+    (``no PHQ-9 after base.day and before rx.episode_start_day + 7 days``): one generated
+    function per pattern, on the fact object. It is what :func:`cds.engine.matches_pattern`
+    says of the fact's view; absence checks run over whole histories, so they get the fast
+    form. Derived facts (rare as absence targets) go through their views."""
+
+    __slots__ = ("matches",)
+
+    def __init__(self, pattern: PatternIR, on_view: Callable[[Fact, Bound], bool]) -> None:
+        self.matches: Callable[[Fact, Bound], bool] = on_view
+        fact_class = FACT_CLASSES.get(pattern.fact_type)
+        if fact_class is None or pattern.name is not None:
+            return
+        attributes = {f.name for f in dataclasses.fields(fact_class)}
+        namespace: dict[str, Any] = {}
+        lines = ["def matches(fact, bound):", "    try:"]
+        for n, cond in enumerate(pattern.conds):
+            if not cond.field.isidentifier():
+                raise ValueError(f"not a field name: {cond.field!r}")
+            read = (
+                f"fact.{cond.field}"
+                if cond.field in attributes
+                else f"getattr(fact, {cond.field!r}, None)"
+            )
+            lines.append(f"        v = {read}")
+            if cond.op == "exists":
+                lines.append(f"        if (v is not None) is not {bool(cond.value)}: return False")
+                continue
+            lines.append("        if v is None: return False")
+            if isinstance(cond.value, Ref):
+                namespace[f"b{n}"], namespace[f"r{n}"] = cond.value.binding, cond.value.field
+                lines.append(f"        e = bound.get(b{n}, EMPTY).get(r{n})")
+                lines.append("        if e is None: return False")
+                operand = "e"
+                if cond.value.offset:
+                    namespace[f"o{n}"] = cond.value.offset
+                    operand = f"e + o{n}"
+            else:
+                namespace[f"c{n}"] = cond.value
+                operand = f"c{n}"
+            test = "in" if cond.op == "in" else _OPERATORS[cond.op]
+            lines.append(f"        if not (v {test} {operand}): return False")
+        lines += ["        return True", "    except TypeError:", "        return False"]
+        namespace["EMPTY"] = {}
+        exec("\n".join(lines), namespace)  # names and operators only; values are constants
+        self.matches = namespace["matches"]
 
 
 class FactIndex:
