@@ -37,34 +37,63 @@ Bound = Mapping[str, FactDict]  # the facts a rule's match bound, by binding, as
 _OPERATORS = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
+def _reader(fact_class: type[Fact] | None) -> Callable[[str], str]:
+    """Source that reads a field into ``v``: an attribute of the fact class when it has one,
+    else ``getattr`` with ``None`` for a missing field (as the fact's view omits it)."""
+    attributes = {f.name for f in dataclasses.fields(fact_class)} if fact_class else set()
+
+    def read(name: str) -> str:
+        if not name.isidentifier():
+            raise ValueError(f"not a field name: {name!r}")
+        if name in attributes:
+            return f"(v := fact.{name})"
+        return f"(v := getattr(fact, {name!r}, None))"
+
+    return read
+
+
+def _terms(
+    conds: Sequence[tuple[str, str, Any]],
+    read: Callable[[str], str],
+    namespace: dict[str, Any],
+    prefix: str,
+) -> list[str]:
+    """One boolean expression per condition (``v`` holds the field just read); operands go to
+    ``namespace`` under ``prefix_n``, never into the source."""
+    terms = []
+    for n, (name, op, value) in enumerate(conds):
+        const = f"{prefix}_{n}"
+        namespace[const] = value
+        if op == "exists":
+            terms.append(f"({read(name)} is not None) is {bool(value)}")
+        elif op == "in":
+            terms.append(f"{read(name)} is not None and v in {const}")
+        else:
+            terms.append(f"{read(name)} is not None and v {_OPERATORS[op]} {const}")
+    return terms
+
+
+def _compile(name: str, source: list[str], namespace: dict[str, Any]) -> Any:
+    """The function ``name`` defined by ``source`` (field names, operators and constant names
+    only: see :func:`_terms`)."""
+    exec("\n".join(source), namespace)
+    return namespace[name]
+
+
 class _Test:
     """A pattern's own tests as one generated function (as ``dataclasses`` generates
-    ``__init__``): every fact of a request meets a few of these, and a loop over condition
-    tuples cost five times as much. Field names and operands are passed as constants, never
-    pasted into the source. Equal conditions make equal (hashable) tests."""
+    ``__init__``): a loop over condition tuples cost five times as much. Equal conditions make
+    equal (hashable) tests."""
 
     __slots__ = ("conds", "function")
 
     def __init__(self, conds: tuple[tuple[str, str, Any], ...]) -> None:
         self.conds = conds
         namespace: dict[str, Any] = {}
-        lines = ["def test(fact):", "    try:"]
-        for i, (field, op, value) in enumerate(conds):
-            namespace[f"F{i}"], namespace[f"C{i}"] = field, value
-            lines.append(f"        v{i} = getattr(fact, F{i}, None)")
-            if op == "exists":
-                lines.append(f"        if (v{i} is not None) is not bool(C{i}): return False")
-                continue
-            lines.append(f"        if v{i} is None: return False")
-            if op == "in":
-                lines.append(f"        if v{i} not in C{i}: return False")
-            else:
-                lines.append(f"        if not (v{i} {_OPERATORS[op]} C{i}): return False")
-        if not conds:
-            lines.append("        pass")
-        lines += ["    except TypeError:", "        return False", "    return True"]
-        exec("\n".join(lines), namespace)  # the source holds operators and indexes only
-        self.function: Callable[[Fact], bool] = namespace["test"]
+        expression = " and ".join(f"({t})" for t in _terms(conds, _reader(None), namespace, "c"))
+        source = ["def test(fact):", "    try:", f"        return bool({expression or 'True'})"]
+        source += ["    except TypeError:", "        return False"]
+        self.function: Callable[[Fact], bool] = _compile("test", source, namespace)
 
     def __call__(self, fact: Fact) -> bool:
         return self.function(fact)
@@ -129,31 +158,15 @@ class _GroupTest:
     def __init__(self, slots: Sequence[_Slot], fact_class: type[Fact] | None) -> None:
         self.joined = tuple(slot for slot in slots if slot.joins)
         namespace: dict[str, Any] = {"ANY": _ANY}
-        attributes = {f.name for f in dataclasses.fields(fact_class)} if fact_class else set()
-
-        def read(name: str) -> str:
-            if not name.isidentifier():
-                raise ValueError(f"not a field name: {name!r}")
-            if name in attributes:
-                return f"(v := fact.{name})"
-            return f"(v := getattr(fact, {name!r}, None))"
-
-        lines = ["def binds(fact, within):"]
+        read = _reader(fact_class)
+        source = ["def binds(fact, within):"]
         joined = 0
         for k, slot in enumerate(slots):
             terms = []
             if slot.joins:
                 terms.append(f"(w := within[{joined}]) is not None")
                 joined += 1
-            for n, (name, op, value) in enumerate(slot.test.conds):
-                const = f"c{k}_{n}"
-                namespace[const] = value
-                if op == "exists":
-                    terms.append(f"({read(name)} is not None) is {bool(value)}")
-                elif op == "in":
-                    terms.append(f"{read(name)} is not None and v in {const}")
-                else:
-                    terms.append(f"{read(name)} is not None and v {_OPERATORS[op]} {const}")
+            terms += _terms(slot.test.conds, read, namespace, f"c{k}")
             for m, (cond, _) in enumerate(slot.joins):
                 if cond.op not in _OPERATORS:
                     continue  # no other operator takes a field reference: no filter
@@ -162,11 +175,12 @@ class _GroupTest:
                     f"(w[{m}] is ANY or ({read(cond.field)} is not None and v {test} w[{m}]))"
                 )
             expression = " and ".join(f"({t})" for t in terms) or "True"
-            lines += ["    try:", f"        if {expression}:", "            return True"]
-            lines += ["    except TypeError:", "        pass"]
-        lines.append("    return False")
-        exec("\n".join(lines), namespace)  # names and operators only; values are constants
-        self.binds: Callable[[Fact, tuple[tuple[Any, ...] | None, ...]], bool] = namespace["binds"]
+            source += ["    try:", f"        if {expression}:", "            return True"]
+            source += ["    except TypeError:", "        pass"]
+        source.append("    return False")
+        self.binds: Callable[[Fact, tuple[tuple[Any, ...] | None, ...]], bool] = _compile(
+            "binds", source, namespace
+        )
 
 
 class Relevance:
@@ -314,39 +328,28 @@ class AbsenceTest:
         fact_class = FACT_CLASSES.get(pattern.fact_type)
         if fact_class is None or pattern.name is not None:
             return
-        attributes = {f.name for f in dataclasses.fields(fact_class)}
-        namespace: dict[str, Any] = {}
-        lines = ["def matches(fact, bound):", "    try:"]
-        for n, cond in enumerate(pattern.conds):
-            if not cond.field.isidentifier():
-                raise ValueError(f"not a field name: {cond.field!r}")
-            read = (
-                f"fact.{cond.field}"
-                if cond.field in attributes
-                else f"getattr(fact, {cond.field!r}, None)"
+        namespace: dict[str, Any] = {"EMPTY": {}}
+        read = _reader(fact_class)
+        own = [(c.field, c.op, c.value) for c in pattern.conds if not isinstance(c.value, Ref)]
+        terms = _terms(own, read, namespace, "c")
+        for n, cond in enumerate(c for c in pattern.conds if isinstance(c.value, Ref)):
+            ref = cond.value
+            assert isinstance(ref, Ref)
+            namespace[f"b{n}"], namespace[f"r{n}"], namespace[f"o{n}"] = (
+                ref.binding,
+                ref.field,
+                ref.offset,
             )
-            lines.append(f"        v = {read}")
-            if cond.op == "exists":
-                lines.append(f"        if (v is not None) is not {bool(cond.value)}: return False")
-                continue
-            lines.append("        if v is None: return False")
-            if isinstance(cond.value, Ref):
-                namespace[f"b{n}"], namespace[f"r{n}"] = cond.value.binding, cond.value.field
-                lines.append(f"        e = bound.get(b{n}, EMPTY).get(r{n})")
-                lines.append("        if e is None: return False")
-                operand = "e"
-                if cond.value.offset:
-                    namespace[f"o{n}"] = cond.value.offset
-                    operand = f"e + o{n}"
-            else:
-                namespace[f"c{n}"] = cond.value
-                operand = f"c{n}"
-            test = "in" if cond.op == "in" else _OPERATORS[cond.op]
-            lines.append(f"        if not (v {test} {operand}): return False")
-        lines += ["        return True", "    except TypeError:", "        return False"]
-        namespace["EMPTY"] = {}
-        exec("\n".join(lines), namespace)  # names and operators only; values are constants
-        self.matches = namespace["matches"]
+            # the other fact's field, plus the offset (a missing field: the test is false)
+            other = f"(e := bound.get(b{n}, EMPTY).get(r{n})) is not None"
+            operand = f"e + o{n}" if ref.offset else "e"
+            terms.append(
+                f"{read(cond.field)} is not None and {other} and v {_OPERATORS[cond.op]} {operand}"
+            )
+        expression = " and ".join(f"({t})" for t in terms) or "True"
+        source = ["def matches(fact, bound):", "    try:", f"        return bool({expression})"]
+        source += ["    except TypeError:", "        return False"]
+        self.matches = _compile("matches", source, namespace)
 
 
 class FactIndex:
