@@ -491,6 +491,16 @@ def test_conditions(terminology: Terminology) -> None:
     assert reasons["Condition/other"] == "not used by any rule"
 
 
+def test_a_long_name_is_cut_at_a_word_with_an_ellipsis(terminology: Terminology) -> None:
+    """Card text shows the record's name; a cut mid-word ("recurrent, m") reads as a typo."""
+    long_name = _condition("long", ICD, "F31.81")
+    long_name["code"]["text"] = "Bipolar disorder, current episode depressed, moderate"
+    facts = _build(terminology, [_patient(), long_name])
+    (condition,) = _of(facts, ConditionFact)
+    assert condition.display == "Bipolar disorder, current episode…"
+    assert len(condition.display) <= 40
+
+
 # --- patient ------------------------------------------------------------------------------------
 
 

@@ -319,11 +319,26 @@ def _texts(concept: Any) -> list[str]:
     return out
 
 
+DISPLAY_WIDTH: Final = 40  # the facts' ``display`` max_len: what card text budgets for a name
+
+
+def _fit(text: str) -> str:
+    """A name cut to ``DISPLAY_WIDTH`` at a word boundary, with "…" when it was cut (card text
+    must not show "Major depressive disorder, recurrent, m")."""
+    if len(text) <= DISPLAY_WIDTH:
+        return text
+    cut = text[: DISPLAY_WIDTH - 1]
+    space = cut.rfind(" ")
+    if space >= DISPLAY_WIDTH // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-") + "…"
+
+
 def _display(concept: Any, fallback: str = "") -> str:
     if type(concept) is dict and type(text := concept.get("text")) is str and text:
-        return text[:40]
+        return _fit(text)
     texts = _texts(concept)
-    return (texts[0] if texts else fallback)[:40]
+    return _fit(texts[0] if texts else fallback)
 
 
 def _day(value: Any) -> float | None:
@@ -728,7 +743,7 @@ class _Builder:
                 source_ref=ref,
                 valuesets=info.valuesets,
                 concept=concept,
-                display=_display(code, concept)[:40],
+                display=_display(code, concept),
                 draft=draft_id is not None,
                 status="draft" if draft_id else status,
                 specimen="saliva" if saliva else ("serum" if lab else "unknown"),
@@ -863,7 +878,7 @@ class _Builder:
                     valuesets=info.valuesets,
                     source_ref=ref,
                     concept=info.concept or "",
-                    display=(_str(item.get("text")) or info.display)[:40],
+                    display=_fit(_str(item.get("text")) or info.display),
                     value=value,
                     answer=answer_code,
                     day=day,
@@ -1177,7 +1192,7 @@ class _Builder:
                     "valuesets": info.valuesets,
                     "source_ref": ref,
                     "concept": info.concept or "",
-                    "display": (texts[0] if texts else info.display)[:40],
+                    "display": _fit(texts[0] if texts else info.display),
                     "status": status[:16],
                     "active": active,
                     "draft": draft_id is not None,
