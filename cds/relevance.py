@@ -95,9 +95,6 @@ class _Test:
         source += ["    except TypeError:", "        return False"]
         self.function: Callable[[Fact], bool] = _compile("test", source, namespace)
 
-    def __call__(self, fact: Fact) -> bool:
-        return self.function(fact)
-
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Test) and other.conds == self.conds
 
