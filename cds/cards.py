@@ -8,13 +8,13 @@ Optional elements are omitted, never sent as null, "" , [] or {} (CDS Hooks JSON
 from __future__ import annotations
 
 import copy
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cds.engine import Finding
 from cds.facts import FIELD_KINDS, Kind, from_day
+from cds.ids import new_uuid
 from cds.rules.model import GRADE_WORDS, PLACEHOLDER, Card, Indicator, SuggestionAction
 from cds.rules.pack import RulePack
 
@@ -178,7 +178,7 @@ def _card(
     for note in first.notes:
         detail += f"\n\n**Data note:** {note}"
     card: dict[str, Any] = {
-        "uuid": str(uuid.uuid4()),
+        "uuid": new_uuid(),
         "summary": fill(template.summary, first.bindings)[:139],
         "detail": detail + fixed.evidence,
         "indicator": template.indicator.value,
@@ -229,7 +229,7 @@ def _suggestions(
         ]
         if suggestion.actions and not actions:
             continue  # nothing concrete to suggest for this patient
-        item: dict[str, Any] = {"label": suggestion.label, "uuid": str(uuid.uuid4())}
+        item: dict[str, Any] = {"label": suggestion.label, "uuid": new_uuid()}
         if suggestion.is_recommended:
             item["isRecommended"] = True
         if actions:
