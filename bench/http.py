@@ -215,6 +215,7 @@ def breakdown(
 ) -> tuple[dict[str, float], int, str]:
     """Median µs of each stage of the service's request path (cds/api.py), in process, with
     the service's response class and its card-memory query on an SQLite store."""
+    from cds.api import parse_body
     from cds.cards import build_cards
     from cds.context.normalise import build_facts
     from cds.context.prefetch import gather
@@ -241,7 +242,7 @@ def breakdown(
         marks = [time.perf_counter()]
         json.loads(body.data)
         marks.append(time.perf_counter())
-        request = HookRequest.model_validate_json(body.data)
+        request = parse_body(HookRequest, body.data)
         marks.append(time.perf_counter())
         data = await gather(
             request.prefetch,

@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -39,6 +40,7 @@ from cds.settings import Settings
 from cds.storage import FeedbackItem, InvocationRecord, IssuedCardRecord, Store
 
 REQUIRED_KEYS = {"patient"}
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,17 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
                 "content": {"application/fhir+json": {"schema": OPERATION_OUTCOME_SCHEMA}},
             }
     return out
+
+
+def parse_body(model: type[_Model], raw: bytes) -> _Model:
+    """The request body as ``model``. orjson then ``model_validate``: half the time of
+    ``model_validate_json`` on a hook request, whose prefetch pydantic leaves as plain data.
+    Raises ``RequestError`` for a body that is not JSON, ``ValidationError`` for a bad field."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"body: not valid JSON: {exc}") from exc
+    return model.model_validate(data)
 
 
 def bad_request(exc: ValidationError | RequestError) -> JSONResponse:
@@ -200,8 +213,8 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
         if (refused := await _known_and_allowed(service_id, request, runtime)) is not None:
             return refused
         try:
-            body = FeedbackBody.model_validate_json(await request.body())
-        except ValidationError as exc:
+            body = parse_body(FeedbackBody, await request.body())
+        except (ValidationError, RequestError) as exc:
             return bad_request(exc)
         items = [
             FeedbackItem(
@@ -242,8 +255,8 @@ async def _hook_request(
     if (refused := await _known_and_allowed(service_id, request, runtime)) is not None:
         return refused
     try:
-        hook_request = HookRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
+        hook_request = parse_body(HookRequest, await request.body())
+    except (ValidationError, RequestError) as exc:
         return bad_request(exc)
     hook = SERVICES[service_id][0]
     if hook_request.hook != hook:

@@ -127,6 +127,13 @@ def test_not_json_is_a_400_and_unknown_service_a_404(service: tuple[str, Path]) 
     )
     assert response.status_code == 400
     assert response.json()["resourceType"] == "OperationOutcome"
+    assert "not valid JSON" in response.json()["issue"][0]["diagnostics"]
+    for bad in (b"\xff\xfe{}", b'{"hook": "patient-view", "n": 123456789012345678901234567890}'):
+        refused = httpx.post(
+            f"{url}{PV}", content=bad, headers={"content-type": "application/json"}
+        )
+        assert refused.status_code == 400, bad
+        assert refused.json()["resourceType"] == "OperationOutcome"
     missing = httpx.post(f"{url}/cds-services/nope", json={})
     assert missing.status_code == 404
     assert missing.json()["resourceType"] == "OperationOutcome"
