@@ -257,7 +257,7 @@ class Reloader:
             log.info("rules_unchanged", trigger=reason, pack=current.pack.pack_hash, ms=ms)
             return
         self._holder.live = fresh  # the swap: one assignment, between two requests' reads
-        heap.settle()  # the new pack is long-lived too (~100 ms, once per reload; the old pack stays)
+        heap.settle()  # the new pack lives long too (~100 ms once per reload; the old one stays)
         self.loaded_at = self._now()
         self.last_error = None
         log.info(
