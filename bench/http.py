@@ -59,6 +59,7 @@ import orjson  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.responses import JSONResponse, Response  # noqa: E402
 from hookrequests import hook_request, sample  # noqa: E402
+from keepalive import Connection  # noqa: E402
 from service import free_port  # noqa: E402
 
 PATH = "/cds-services/neurosteroid-patient-view"
@@ -417,43 +418,6 @@ def checker(expected: str) -> Check:
     return check
 
 
-class Connection:
-    """One keep-alive HTTP/1.1 connection sending a prepared request (Content-Length bodies)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self) -> Connection:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        return self
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with suppress(OSError):
-                await self.writer.wait_closed()
-        self.reader = self.writer = None
-
-    async def post(self, payload: bytes) -> tuple[int, bytes]:
-        if self.reader is None or self.writer is None:
-            await self.open()
-        assert self.reader is not None
-        assert self.writer is not None
-        self.writer.write(payload)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = None
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        if length is None:
-            raise ValueError("response without Content-Length")
-        return status, await self.reader.readexactly(length)
-
-
 def payload_of(port: int, body: bytes) -> bytes:
     head = (
         f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
@@ -464,7 +428,7 @@ def payload_of(port: int, body: bytes) -> bytes:
 
 async def _send(conn: Connection, payload: bytes, check: Check, tally: Tally, since: float) -> None:
     try:
-        status, body = await asyncio.wait_for(conn.post(payload), REQUEST_TIMEOUT_S)
+        status, body = await asyncio.wait_for(conn.request(payload), REQUEST_TIMEOUT_S)
     except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError) as exc:
         tally.error(f"{type(exc).__name__}: {exc}")
         await conn.close()

@@ -53,6 +53,7 @@ import orjson  # noqa: E402
 ROOT = _HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from hookrequests import SAMPLES, hook_request, sample  # noqa: E402
+from keepalive import Connection  # noqa: E402
 
 CDS = Path(sys.executable).parent / "cds"
 SERVICES = {
@@ -224,43 +225,6 @@ async def _ready(port: int) -> bool:
 # --------------------------------------------------------------------------------------------
 # The client
 # --------------------------------------------------------------------------------------------
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection (responses with Content-Length, as uvicorn sends)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self) -> Connection:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        return self
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with suppress(OSError):
-                await self.writer.wait_closed()
-        self.reader = self.writer = None
-
-    async def request(self, payload: bytes) -> tuple[int, bytes]:
-        if self.reader is None or self.writer is None:
-            await self.open()
-        assert self.reader is not None
-        assert self.writer is not None
-        self.writer.write(payload)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = None
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        if length is None:
-            raise ValueError("response without Content-Length")
-        return status, await self.reader.readexactly(length)
 
 
 @dataclass
