@@ -54,6 +54,7 @@ ROOT = _HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from hookrequests import SAMPLES, hook_request, sample  # noqa: E402
 from keepalive import Connection  # noqa: E402
+from processes import tcp_inodes  # noqa: E402
 
 CDS = Path(sys.executable).parent / "cds"
 SERVICES = {
@@ -190,7 +191,11 @@ def server(tmp: Path, rules: Path, workers: int) -> Iterator[Server]:
         while True:
             if process.poll() is not None:
                 raise SystemExit(f"cds serve exited ({process.returncode}); see {log}")
-            if len(srv.worker_pids()) == workers and asyncio.run(_ready(port)):
+            if (
+                len(srv.worker_pids()) == workers
+                and _listening(port) == workers
+                and asyncio.run(_ready(port))
+            ):
                 break
             if time.monotonic() > deadline:
                 raise SystemExit(f"cds serve did not start; see {log}")
@@ -206,8 +211,14 @@ def server(tmp: Path, rules: Path, workers: int) -> Iterator[Server]:
             process.wait(timeout=10)
 
 
+def _listening(port: int) -> int:
+    """Listening sockets on ``port``: each worker opens its own once its app is built, and the
+    clients' keep-alive connections must not all land on the first worker up."""
+    return len(tcp_inodes(port, "listen"))
+
+
 async def _ready(port: int) -> bool:
-    """Both workers answer: a few /livez on fresh connections."""
+    """The service answers: a few /livez on fresh connections."""
     try:
         for _ in range(6):
             conn = await Connection(port).open()
