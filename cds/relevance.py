@@ -208,7 +208,6 @@ class Relevance:
                 for vs in pattern.valuesets or ("",):
                     table.setdefault((pattern.fact_type, vs), []).append(slot)
         self._table = table
-        self._group_slots: dict[tuple[str, tuple[str, ...]], list[_Slot]] = {}
         self._groups: dict[tuple[str, tuple[str, ...]], _GroupTest] = {}
 
     def select(self, facts: Sequence[Fact]) -> tuple[list[int], FactIndex]:
@@ -259,16 +258,12 @@ class Relevance:
         return group
 
     def _slots_for(self, fact_type: str, valuesets: tuple[str, ...]) -> list[_Slot]:
-        """The slots a fact of this type and these value sets meets (cached: the combinations
-        are few and fixed by the pack and the terminology)."""
-        key = (fact_type, valuesets)
-        slots = self._group_slots.get(key)
-        if slots is None:
-            found = list(self._table.get((fact_type, ""), ()))
-            for vs in valuesets:
-                found += [s for s in self._table.get((fact_type, vs), ()) if s not in found]
-            slots = self._group_slots[key] = _without_repeated_tests(found)
-        return slots
+        """The slots a fact of this type and these value sets meets (built once per group,
+        by :meth:`_group`)."""
+        found = list(self._table.get((fact_type, ""), ()))
+        for vs in valuesets:
+            found += [s for s in self._table.get((fact_type, vs), ()) if s not in found]
+        return _without_repeated_tests(found)
 
     def _join_bounds(
         self,
