@@ -56,10 +56,10 @@ from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
 import orjson  # noqa: E402
+from benchkit import Connection, rule_snapshot  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.responses import JSONResponse, Response  # noqa: E402
 from hookrequests import hook_request, sample  # noqa: E402
-from keepalive import Connection  # noqa: E402
 from service import free_port  # noqa: E402
 
 PATH = "/cds-services/neurosteroid-patient-view"
@@ -163,23 +163,6 @@ def make_body(name: str) -> Body:
 # --------------------------------------------------------------------------------------------
 # Rule pack, expected cards, in-process breakdown
 # --------------------------------------------------------------------------------------------
-
-
-def choose_rules(tmp: Path) -> tuple[Path, str]:
-    from cds.errors import RulePackError
-    from cds.rules.pack import load_pack
-
-    snapshot = tmp / "rules"
-    shutil.copytree(_ROOT / "rules", snapshot)
-    try:
-        pack = load_pack(snapshot)
-    except RulePackError as exc:
-        first = str(exc).splitlines()[0]
-        pack = load_pack(_ROOT / "tests" / "data" / "mini-pack")
-        label = f"tests/data/mini-pack (rules/ does not validate: {first})"
-        return _ROOT / "tests" / "data" / "mini-pack", f"{label}; {len(pack.live_rules)} rules"
-    label = f"rules/ (snapshot at start), {len(pack.live_rules)} live rules, pack {pack.pack_hash}"
-    return snapshot, label
 
 
 def rule_ids(body: bytes) -> list[str]:
@@ -644,7 +627,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-http-") as name:
         tmp = Path(name)
-        rules_dir, rules_label = choose_rules(tmp)
+        rules_dir, rules_label = rule_snapshot(tmp)
         expected = expected_cards(rules_dir, tmp / "expected.db", now, bodies)
         costs = [
             breakdown(rules_dir, now, b, 0.3 if args.quick else 2.0, tmp / f"{b.name}.db")

@@ -38,7 +38,6 @@ import os  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
 import resource  # noqa: E402
-import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -52,8 +51,8 @@ import orjson  # noqa: E402
 
 ROOT = _HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
+from benchkit import Connection, rule_snapshot  # noqa: E402
 from hookrequests import SAMPLES, hook_request, sample  # noqa: E402
-from keepalive import Connection  # noqa: E402
 from processes import tcp_inodes  # noqa: E402
 
 CDS = Path(sys.executable).parent / "cds"
@@ -104,21 +103,6 @@ def answer_of(status: int, body: bytes) -> str:
     cards = orjson.loads(body)["cards"]
     ids = sorted(c["extension"]["neurosteroid-cds"]["ruleId"] for c in cards)
     return "200:" + ",".join(ids)
-
-
-def choose_rules(tmp: Path) -> tuple[Path, str]:
-    from cds.errors import RulePackError
-    from cds.rules.pack import load_pack
-
-    snapshot = tmp / "rules"
-    shutil.copytree(ROOT / "rules", snapshot)
-    try:
-        pack = load_pack(snapshot)
-    except RulePackError as exc:
-        mini = ROOT / "tests" / "data" / "mini-pack"
-        first = str(exc).splitlines()[0]
-        return mini, f"tests/data/mini-pack (rules/ does not validate: {first})"
-    return snapshot, f"rules/ snapshot, {len(pack.live_rules)} live rules, pack {pack.pack_hash}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -472,7 +456,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-load-") as name:
         tmp = Path(name)
-        rules, rules_label = choose_rules(tmp)
+        rules, rules_label = rule_snapshot(tmp)
         print(f"rule pack: {rules_label}")
         rows: list[Row] = []
         with server(tmp, rules, 2) as srv:
