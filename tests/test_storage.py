@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from postgres_server import (
 )
 from sqlalchemy import inspect, text
 
+from cds.facts import EPOCH
 from cds.privacy import patient_key
 from cds.storage import (
     FeedbackItem,
@@ -435,6 +437,45 @@ def test_feedback_for_window_filtering(store: Store) -> None:
     assert all(f.card_uuid == me_item9 for f in got)
     assert store.feedback_for(pkey(), ITEM9, T0 + timedelta(seconds=1)) == []
     assert len(store.feedback_for(pkey(), ITEM9, T0 - timedelta(days=365))) == 3
+
+
+def test_memory_for_reads_rules_patient_and_window(store: Store) -> None:
+    """Card memory's read (a plain sqlite3 connection on SQLite, SQLAlchemy on PostgreSQL):
+    the same rows and times as ``feedback_for``, across rules, in one query."""
+    me_item9 = issue(store, ITEM9, finding="lab:Observation/1")
+    me_worse = issue(store, WORSENING)
+    other = issue(store, ITEM9, patient=pkey(OTHER_RAW_PATIENT_ID))
+    assert store.memory_for(pkey(), [ITEM9, WORSENING], EPOCH) == []
+    paris = timezone(timedelta(hours=2))
+    store.record_feedback(
+        SERVICE,
+        [
+            overridden(me_item9, T0 - timedelta(days=200)),
+            accepted(me_item9, (T0 - timedelta(days=10)).astimezone(paris)),
+            accepted(me_worse, T0),
+            accepted(other, T0),
+        ],
+    )
+    since = T0 - timedelta(days=10)
+    # read again on the same thread: the reader sees what was committed after its first read
+    got = sorted(store.memory_for(pkey(), [WORSENING, ITEM9, ITEM9], since))
+    assert got == [(ITEM9, "lab:Observation/1", since), (WORSENING, None, T0)]
+    assert all(at.utcoffset() == timedelta(0) for _, _, at in got)
+    assert store.memory_for(pkey(), [ITEM9], since + timedelta(microseconds=1)) == []
+    assert len(store.memory_for(pkey(), [ITEM9], EPOCH)) == 2
+    assert store.memory_for(pkey(), [], EPOCH) == []
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.memory_for(pkey(), [ITEM9], datetime(2026, 1, 1))
+
+
+def test_memory_for_from_many_threads_and_after_close(store: Store) -> None:
+    card = issue(store, ITEM9)
+    store.record_feedback(SERVICE, [accepted(card, T0)])
+    with ThreadPoolExecutor(4) as pool:
+        counts = list(pool.map(lambda _: len(store.memory_for(pkey(), [ITEM9], EPOCH)), range(40)))
+    assert counts == [1] * 40
+    store.close()
+    assert len(store.memory_for(pkey(), [ITEM9], EPOCH)) == 1
 
 
 def test_feedback_for_needs_aware_since(store: Store) -> None:
