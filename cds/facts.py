@@ -292,6 +292,35 @@ _VIEWS: dict[type[Fact], Callable[[Fact], dict[str, Any]]] = {
 }
 
 
+def _install_fast_init(cls: type[Fact]) -> None:
+    """Replace the ``__init__`` that ``dataclass(frozen=True)`` generated with one that stores
+    each field through its slot descriptor: the same keyword-only signature, defaults and
+    immutability afterwards, in half the time. A frozen ``__init__`` calls
+    ``object.__setattr__`` per field, and a history of 300 results builds 300 facts per
+    request (fact construction was a fifth of the normaliser's time)."""
+    params, lines = [], []
+    namespace: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            namespace[f"d_{f.name}"] = f.default
+            params.append(f"{f.name}=d_{f.name}")
+        elif f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name}: default_factory is not supported here")
+        else:
+            params.append(f.name)
+        namespace[f"s_{f.name}"] = getattr(cls, f.name).__set__
+        lines.append(f"    s_{f.name}(self, {f.name})")
+    # the source is built from field names only; defaults are passed as constants
+    exec("def __init__(self, *, " + ", ".join(params) + "):\n" + "\n".join(lines), namespace)
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    setattr(cls, "__init__", init)  # noqa: B010 (mypy forbids assigning a method)
+
+
+for _cls in FACT_CLASSES.values():
+    _install_fast_init(_cls)
+
+
 FIELD_KINDS: dict[str, Kind] = {
     name: spec.kind for fact_type in FACT_CLASSES for name, spec in field_specs(fact_type).items()
 }

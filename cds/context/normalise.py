@@ -281,10 +281,13 @@ def _str(value: Any) -> str | None:
 
 
 def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
+    kind = type(value)  # parsed JSON: exactly int or float (bool is neither)
+    if kind is float:
+        return value if math.isfinite(value) else None  # type: ignore[no-any-return]
+    if kind is int:
+        number = float(value)  # OverflowError beyond 1e308: the resource is skipped
+        return number if math.isfinite(number) else None
+    return None
 
 
 def _codes(concept: Any) -> list[tuple[str, str]]:
@@ -341,10 +344,28 @@ def _display(concept: Any, fallback: str = "") -> str:
     return _fit(texts[0] if texts else fallback)
 
 
+_DAYS: dict[str, float | None] = {}
+_DAYS_CAP: Final = 1 << 16
+
+
 def _day(value: Any) -> float | None:
-    """Day number since 1970-01-01 UTC of a FHIR date/dateTime/instant (partial dates allowed)."""
-    if not isinstance(value, str):
+    """Day number since 1970-01-01 UTC of a FHIR date/dateTime/instant (partial dates allowed).
+
+    Memoised: parsing was a fifth of fact building on a long history, and a patient's
+    resources repeat their dates (every item of a questionnaire, every lab of a draw)."""
+    if type(value) is not str:
         return None
+    try:
+        return _DAYS[value]
+    except KeyError:
+        pass
+    if len(_DAYS) >= _DAYS_CAP:
+        _DAYS.clear()
+    day = _DAYS[value] = _parse_day(value)
+    return day
+
+
+def _parse_day(value: str) -> float | None:
     try:
         size = len(value)
         if size == 10:
