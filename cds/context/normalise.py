@@ -283,7 +283,7 @@ def _str(value: Any) -> str | None:
 def _num(value: Any) -> float | None:
     kind = type(value)  # parsed JSON: exactly int or float (bool is neither)
     if kind is float:
-        return value if math.isfinite(value) else None  # type: ignore[no-any-return]
+        return value if math.isfinite(value) else None
     if kind is int:
         number = float(value)  # OverflowError beyond 1e308: the resource is skipped
         return number if math.isfinite(number) else None
