@@ -13,10 +13,19 @@ from pathlib import Path
 import pytest
 from hookrequests import sample
 from oracle import evaluate as oracle_evaluate
+from packbuilder import make_pack, rule
 
 from cds.context.normalise import PatientData, build_facts
 from cds.engine import RuleEngine
-from cds.facts import Fact, MedicationFact, ObservationFact, engine_view, to_day
+from cds.facts import (
+    Fact,
+    LabFact,
+    MedicationFact,
+    ObservationFact,
+    OrderFact,
+    engine_view,
+    to_day,
+)
 from cds.relevance import Relevance
 from cds.rules.pack import RulePack, load_pack
 
@@ -98,3 +107,44 @@ def test_scores_outside_every_window_are_not_asserted(pack: RulePack) -> None:
     engine = RuleEngine(pack)
     fired = {f.rule_id for f in engine.evaluate(facts, hook="patient-view", now=NOW)}
     assert "precursor-mood-worsening-gad7" in fired  # 5 -> 12, the old score did not matter
+
+
+def test_facts_of_two_types_with_the_same_value_sets_are_tested_as_their_type(
+    tmp_path: Path,
+) -> None:
+    """A DHEA-S order and DHEA-S results share their value sets (the same LOINC code): each is
+    tested against its own type's patterns, in any order of arrival."""
+    order = {"fact": "order", "as": "o", "in": "dhea-s", "where": {"draft": True}}
+    lab = {"fact": "lab", "as": "l", "in": "dhea-s", "where": {"latest": True}}
+    pack = load_pack(
+        make_pack(
+            tmp_path,
+            [rule("draft-dhea-s-order", [order]), rule("latest-dhea-s", [lab])],
+            real_terminology=True,
+        )
+    )
+    shared = ("dhea-s",)
+
+    def result(fact_id: str, *, latest: bool) -> LabFact:
+        return LabFact(id=fact_id, valuesets=shared, concept="dhea-s", latest=latest, day=TODAY)
+
+    draft = OrderFact(id="draft:0", valuesets=shared, concept="dhea-s", draft=True, day=TODAY)
+    on_record = OrderFact(id="order", valuesets=shared, concept="dhea-s", draft=False, day=TODAY)
+    facts: list[Fact] = [
+        on_record,
+        result("old", latest=False),
+        draft,
+        result("new", latest=True),
+    ]
+    for arrangement in (facts, facts[::-1], facts[1:] + facts[:1]):
+        relevance = Relevance(pack.hook_rules["patient-view"])
+        kept, index = relevance.select(arrangement)
+        assert {arrangement[i].id for i in kept} == {"draft:0", "new"}
+        assert kept == sorted(kept)
+        assert {f.id for f in index.facts("order", ["dhea-s"])} == {"draft:0", "order"}
+        assert {f.id for f in index.facts("lab", ["dhea-s"])} == {"old", "new"}
+        fired = RuleEngine(pack).evaluate(arrangement, hook="patient-view", now=NOW)
+        assert {(f.rule_id, f.key[1][0][1]) for f in fired} == {
+            ("draft-dhea-s-order", "draft:0"),
+            ("latest-dhea-s", "new"),
+        }
