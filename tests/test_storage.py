@@ -19,7 +19,7 @@ from postgres_server import (
     find_postgres_bindir,
     postgres_server,
 )
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from cds.facts import EPOCH
 from cds.privacy import patient_key
@@ -31,7 +31,7 @@ from cds.storage import (
     StorageError,
     Store,
 )
-from cds.storage.models import Base
+from cds.storage.models import Base, InvocationRow, IssuedCardRow
 
 SECRET = b"test-secret-not-for-production"
 RAW_PATIENT_ID = "raw-patient-id-7Qx93ZkP"
@@ -238,7 +238,8 @@ def test_sqlite_in_memory_is_shared_across_threads() -> None:
 
 
 def test_record_invocation_with_cards(store: Store) -> None:
-    record = invocation(rules=(f"{ITEM9}@1.0.0", f"{WORSENING}@2.1.0"))
+    new_york = timezone(timedelta(hours=-5))  # stored in UTC whatever zone it comes in
+    record = invocation(rules=(f"{ITEM9}@1.0.0", f"{WORSENING}@2.1.0"), at=T0.astimezone(new_york))
     cards = [
         IssuedCardRecord(str(uuid.uuid4()), ITEM9, "1.0.0", finding_key="obs-hash-1"),
         IssuedCardRecord(str(uuid.uuid4()), WORSENING, "2.1.0"),
@@ -268,6 +269,13 @@ def test_record_invocation_with_cards(store: Store) -> None:
         (WORSENING, "2.1.0", None),
     ]
     assert all(r.patient_key == pkey() and r.hook_instance == record.hook_instance for r in rows)
+    # read back through the models' types: stored as SQLAlchemy itself stores them
+    with store.engine.connect() as conn:
+        typed = conn.execute(select(InvocationRow.created_at, InvocationRow.rules_fired)).one()
+        card_times = conn.execute(select(IssuedCardRow.created_at)).scalars().all()
+    assert typed.created_at == record.created_at
+    assert typed.rules_fired == list(record.rules_fired)
+    assert card_times == [record.created_at] * 2
 
 
 def test_record_invocation_without_cards_or_patient(store: Store) -> None:
