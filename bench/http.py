@@ -49,14 +49,14 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
-from contextlib import contextmanager, suppress  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
 import orjson  # noqa: E402
-from benchkit import Connection, rule_snapshot  # noqa: E402
+from benchkit import Connection, on_schedule, percentile_ms, rule_snapshot  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.responses import JSONResponse, Response  # noqa: E402
 from hookrequests import hook_request, sample  # noqa: E402
@@ -446,34 +446,15 @@ async def closed_loop(
 
 
 async def open_loop(port: int, body: bytes, check: Check, rate: float, seconds: float) -> Tally:
-    """``rate`` requests/s on a fixed schedule; latency runs from each request's scheduled
-    time, so a request that waits for a free connection is charged for the wait."""
-    loop = asyncio.get_running_loop()
+    """``rate`` requests/s on a fixed schedule (:func:`benchkit.on_schedule`)."""
     payload = payload_of(port, body)
     conns = [await Connection(port).open() for _ in range(OPEN_CONNECTIONS)]
-    total = max(1, round(rate * seconds))
-    queue: asyncio.Queue[float | None] = asyncio.Queue()
     tally = Tally()
-    start = loop.time() + 0.05
 
-    async def produce() -> None:
-        for i in range(total):
-            due = start + i / rate
-            wait = due - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            queue.put_nowait(due)
-        for _ in conns:
-            queue.put_nowait(None)
+    async def send(conn: Connection, due: float, _: int) -> None:
+        await _send(conn, payload, check, tally, due)
 
-    async def work(conn: Connection) -> None:
-        while (due := await queue.get()) is not None:
-            await _send(conn, payload, check, tally, due)
-
-    with suppress(TimeoutError):
-        await asyncio.wait_for(
-            asyncio.gather(produce(), *(work(c) for c in conns)), seconds + 2 * REQUEST_TIMEOUT_S
-        )
+    total = await on_schedule(rate, seconds, conns, send, grace_s=2 * REQUEST_TIMEOUT_S)
     missing = total - len(tally.latencies) - tally.errors
     for _ in range(missing):
         tally.error("not answered before the run's deadline")
@@ -558,11 +539,6 @@ class Cell:
     first_error: str = ""
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000
-
-
 def measure(
     endpoint: str,
     port: int,
@@ -594,8 +570,8 @@ def measure(
     cell.errors += tally.errors
     cell.first_error = cell.first_error or tally.first_error
     if tally.latencies:
-        cell.p50_ms = _pct(tally.latencies, 0.50)
-        cell.p99_ms = _pct(tally.latencies, 0.99)
+        cell.p50_ms = percentile_ms(tally.latencies, 0.50)
+        cell.p99_ms = percentile_ms(tally.latencies, 0.99)
         cell.max_ms = max(tally.latencies) * 1000
     return cell
 

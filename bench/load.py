@@ -51,7 +51,7 @@ import orjson  # noqa: E402
 
 ROOT = _HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from benchkit import Connection, rule_snapshot  # noqa: E402
+from benchkit import Connection, on_schedule, percentile_ms, rule_snapshot  # noqa: E402
 from hookrequests import SAMPLES, hook_request, sample  # noqa: E402
 from processes import tcp_inodes  # noqa: E402
 
@@ -301,48 +301,22 @@ async def closed_loop(
 async def open_loop(
     port: int, plan: list[tuple[Template, str]], rate: float, seconds: float, connections: int
 ) -> Tally:
-    """``rate`` requests/s on a fixed schedule over a pool of ``connections``; latency runs from
-    each request's scheduled time."""
-    loop = asyncio.get_running_loop()
+    """``rate`` requests/s on a fixed schedule over a pool of ``connections``
+    (:func:`benchkit.on_schedule`)."""
     conns = [await Connection(port).open() for _ in range(connections)]
-    total = max(1, round(rate * seconds))
-    queue: asyncio.Queue[tuple[float, int] | None] = asyncio.Queue()
     tally = Tally()
-    start = loop.time() + 0.05
 
-    async def produce() -> None:
-        for i in range(total):
-            due = start + i / rate
-            wait = due - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            queue.put_nowait((due, i))
-        for _ in conns:
-            queue.put_nowait(None)
+    async def send(conn: Connection, due: float, i: int) -> None:
+        template, expected = plan[i % len(plan)]
+        tally.sent += 1
+        await _send(conn, template, expected, tally, due)
 
-    async def work(conn: Connection) -> None:
-        while (item := await queue.get()) is not None:
-            due, i = item
-            template, expected = plan[i % len(plan)]
-            tally.sent += 1
-            await _send(conn, template, expected, tally, due)
-
-    with suppress(TimeoutError):
-        await asyncio.wait_for(
-            asyncio.gather(produce(), *(work(c) for c in conns)), seconds + 3 * TIMEOUT_S
-        )
+    total = await on_schedule(rate, seconds, conns, send, grace_s=3 * TIMEOUT_S)
     for _ in range(total - tally.sent):
         tally.problem("not sent before the run's deadline", mismatch=False)
     for conn in conns:
         await conn.close()
     return tally
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000
 
 
 def client_cpu() -> float:
@@ -428,8 +402,8 @@ def concurrency_run(
         tally.mismatches,
         restarts,
         len(tally.latencies) / wall,
-        pct(tally.latencies, 0.5),
-        pct(tally.latencies, 0.99),
+        percentile_ms(tally.latencies, 0.5),
+        percentile_ms(tally.latencies, 0.99),
         100 * (cpu1 - cpu0) / wall,
         100 * (server_cpu1 - server_cpu0) / wall,
         tally.first_problem,
@@ -535,8 +509,8 @@ def main() -> None:
                 print(
                     f"| {workers} | {max_rps:.0f} | {max_rps / workers:.0f} | {cpu_pct:.0f} | "
                     f"{server_pct:.0f} | "
-                    f"{rate:.0f} | {pct(open_tally.latencies, 0.5):.1f} | "
-                    f"{pct(open_tally.latencies, 0.99):.1f} | "
+                    f"{rate:.0f} | {percentile_ms(open_tally.latencies, 0.5):.1f} | "
+                    f"{percentile_ms(open_tally.latencies, 0.99):.1f} | "
                     f"{max(open_tally.latencies, default=float('nan')) * 1000:.1f} | "
                     f"{tally.errors + open_tally.errors} | "
                     f"{tally.mismatches + open_tally.mismatches} |"

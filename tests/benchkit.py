@@ -6,12 +6,15 @@ standard library's ``http``):
   microseconds per request where httpx costs several times more CPU, taken from the same two
   cores as the server under test. Responses must carry Content-Length (uvicorn's do).
 - :func:`rule_snapshot`: the rule pack a benchmark serves.
+- :func:`on_schedule`: the open loop (requests at a fixed rate, latency from the schedule), and
+  :func:`percentile_ms`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -73,3 +76,49 @@ def rule_snapshot(tmp: Path) -> tuple[Path, str]:
         label = f"tests/data/mini-pack (rules/ does not validate: {first})"
         return mini, f"{label}; {len(pack.live_rules)} rules"
     return snapshot, f"rules/ snapshot, {len(pack.live_rules)} live rules, pack {pack.pack_hash}"
+
+
+async def on_schedule(
+    rate: float,
+    seconds: float,
+    conns: Sequence[Connection],
+    send: Callable[[Connection, float, int], Awaitable[None]],
+    *,
+    grace_s: float,
+) -> int:
+    """Request ``i`` falls due at ``start + i / rate``; the first free connection of ``conns``
+    sends it with ``send(conn, due, i)``. Latency measured from ``due`` charges a request for
+    the wait when every connection is busy (no coordinated omission). Gives up ``grace_s``
+    after the schedule ends; returns how many requests fell due."""
+    loop = asyncio.get_running_loop()
+    total = max(1, round(rate * seconds))
+    queue: asyncio.Queue[tuple[float, int] | None] = asyncio.Queue()
+    start = loop.time() + 0.05
+
+    async def produce() -> None:
+        for i in range(total):
+            due = start + i / rate
+            wait = due - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            queue.put_nowait((due, i))
+        for _ in conns:
+            queue.put_nowait(None)
+
+    async def work(conn: Connection) -> None:
+        while (item := await queue.get()) is not None:
+            await send(conn, *item)
+
+    with suppress(TimeoutError):
+        await asyncio.wait_for(
+            asyncio.gather(produce(), *(work(c) for c in conns)), seconds + grace_s
+        )
+    return total
+
+
+def percentile_ms(seconds: list[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank) of latencies in seconds, in milliseconds."""
+    if not seconds:
+        return float("nan")
+    ordered = sorted(seconds)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))] * 1000

@@ -2,8 +2,9 @@
 
 Synchronous SQLAlchemy on purpose: the web layer calls it from a thread pool. SQLite (one file, WAL)
 serves a single node; PostgreSQL serves several. One exception: card memory's read, on every hook
-call, goes through a plain ``sqlite3`` connection on SQLite (:class:`_SqliteReaders`). No raw patient id and no token is ever stored:
-patients appear only as :func:`cds.privacy.patient_key` values, computed by the caller.
+call, goes through a plain ``sqlite3`` connection on SQLite (:class:`_SqliteReaders`). No raw
+patient id and no token is ever stored: patients appear only as :func:`cds.privacy.patient_key`
+values, computed by the caller.
 """
 
 from __future__ import annotations
