@@ -344,28 +344,10 @@ def _display(concept: Any, fallback: str = "") -> str:
     return _fit(texts[0] if texts else fallback)
 
 
-_DAYS: dict[str, float | None] = {}
-_DAYS_CAP: Final = 1 << 16
-
-
 def _day(value: Any) -> float | None:
-    """Day number since 1970-01-01 UTC of a FHIR date/dateTime/instant (partial dates allowed).
-
-    Memoised: parsing was a fifth of fact building on a long history, and a patient's
-    resources repeat their dates (every item of a questionnaire, every lab of a draw)."""
+    """Day number since 1970-01-01 UTC of a FHIR date/dateTime/instant (partial dates allowed)."""
     if type(value) is not str:
         return None
-    try:
-        return _DAYS[value]
-    except KeyError:
-        pass
-    if len(_DAYS) >= _DAYS_CAP:
-        _DAYS.clear()
-    day = _DAYS[value] = _parse_day(value)
-    return day
-
-
-def _parse_day(value: str) -> float | None:
     try:
         size = len(value)
         if size == 10:
@@ -544,6 +526,19 @@ class _Builder:
         self.index: dict[str, Json] = {}
         self.birth_day: float | None = None
         self.sex = "unknown"
+        self._days: dict[str, float | None] = {}
+
+    def day(self, value: Any) -> float | None:
+        """:func:`_day`, remembered for this request: parsing was a fifth of fact building on a
+        long history, and one patient's dates repeat (a questionnaire's items, a lab draw's
+        results). Per request, so that no patient's dates outlive it."""
+        if type(value) is not str:
+            return None
+        try:
+            return self._days[value]
+        except KeyError:
+            day = self._days[value] = _day(value)
+            return day
 
     def skip(self, ref: str, reason: str) -> None:
         self.skipped.append(Skipped(ref, reason))
@@ -553,7 +548,7 @@ class _Builder:
     def read_patient(self, patient: Json | None) -> None:
         if patient is None:
             return
-        self.birth_day = _day(patient.get("birthDate"))
+        self.birth_day = self.day(patient.get("birthDate"))
         for ext in _list(patient.get("extension")):
             if isinstance(ext, dict) and ext.get("url") == BIRTHSEX_URL:
                 code = ext.get("valueCode")
@@ -621,11 +616,11 @@ class _Builder:
         else:  # no clinicalStatus: active unless it has abated
             status = "unknown"
             active = not any(k.startswith("abatement") for k in resource)
-        onset = _day(resource.get("onsetDateTime"))
+        onset = self.day(resource.get("onsetDateTime"))
         if onset is None:
-            onset = _day(_obj(resource.get("onsetPeriod")).get("start"))
+            onset = self.day(_obj(resource.get("onsetPeriod")).get("start"))
         if onset is None:
-            onset = _day(resource.get("recordedDate"))
+            onset = self.day(resource.get("recordedDate"))
         if active and "pregnancy" in info.valuesets:
             self.signals.pregnant_condition = True
         if active and "lactation" in info.valuesets:
@@ -754,7 +749,7 @@ class _Builder:
         saliva = self._saliva_text(texts) or any(
             "saliva" in t.lower() for t in _texts(_obj(resource).get("specimen"))
         )
-        day = _day(resource.get("authoredOn")) if draft_id is None else self.now
+        day = self.day(resource.get("authoredOn")) if draft_id is None else self.now
         if day is None:
             day = self.now
         concept = lab.concept if lab else (info.concept or info.valuesets[0])
@@ -774,16 +769,16 @@ class _Builder:
         )
 
     def _effective(self, resource: Json) -> float | None:
-        day = _day(resource.get("effectiveDateTime"))
+        day = self.day(resource.get("effectiveDateTime"))
         if day is None and "effectivePeriod" in resource:
             period = _obj(resource.get("effectivePeriod"))
-            day = _day(period.get("start"))
+            day = self.day(period.get("start"))
             if day is None:
-                day = _day(period.get("end"))
+                day = self.day(period.get("end"))
         if day is None:
-            day = _day(resource.get("effectiveInstant"))
+            day = self.day(resource.get("effectiveInstant"))
         if day is None:
-            day = _day(resource.get("issued"))
+            day = self.day(resource.get("issued"))
         return day
 
     def _obs_value(self, resource: Json) -> tuple[float | None, str | None]:
@@ -857,7 +852,7 @@ class _Builder:
         if resource.get("status") not in QR_STATUSES:
             self.skip(ref, f"status {resource.get('status')}")
             return
-        day = _day(resource.get("authored"))
+        day = self.day(resource.get("authored"))
         if day is None:
             self.skip(ref, "no authored date")
             return
@@ -1010,7 +1005,7 @@ class _Builder:
                 ),
                 (lab.concept, specimen),
                 day,
-                _day(resource.get("issued")) or day,
+                self.day(resource.get("issued")) or day,
             )
         )
 
@@ -1178,19 +1173,19 @@ class _Builder:
         if draft_id is not None:
             start: float | None = self.now
         elif is_request:
-            start = _day(resource.get("authoredOn"))
+            start = self.day(resource.get("authoredOn"))
         else:
-            start = _day(resource.get("effectiveDateTime"))
+            start = self.day(resource.get("effectiveDateTime"))
             period = _obj(resource.get("effectivePeriod"))
             if start is None:
-                start = _day(period.get("start"))
+                start = self.day(period.get("start"))
             if start is None:
-                start = _day(resource.get("dateAsserted"))
+                start = self.day(resource.get("dateAsserted"))
         end: float | None
         if active:
             end = self.now
         else:
-            end = None if is_request else _day(_obj(resource.get("effectivePeriod")).get("end"))
+            end = None if is_request else self.day(_obj(resource.get("effectivePeriod")).get("end"))
             if end is None and start is not None:
                 end = start + (supply or 0.0)
         if is_request or draft_id is not None:
