@@ -298,9 +298,13 @@ def _install_fast_init(cls: type[Fact]) -> None:
     immutability afterwards, in half the time. A frozen ``__init__`` calls
     ``object.__setattr__`` per field, and a history of 300 results builds 300 facts per
     request (fact construction was a fifth of the normaliser's time)."""
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: __post_init__ is not supported here")
     params, lines = [], []
     namespace: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
+        if not f.init:
+            raise TypeError(f"{cls.__name__}.{f.name}: init=False is not supported here")
         if f.default is not dataclasses.MISSING:
             namespace[f"d_{f.name}"] = f.default
             params.append(f"{f.name}=d_{f.name}")
@@ -314,6 +318,7 @@ def _install_fast_init(cls: type[Fact]) -> None:
     exec("def __init__(self, *, " + ", ".join(params) + "):\n" + "\n".join(lines), namespace)
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
     setattr(cls, "__init__", init)  # noqa: B010 (mypy forbids assigning a method)
 
 

@@ -253,7 +253,8 @@ class Relevance:
             else:  # another type with these value sets (an order and the results of one code)
                 groups.setdefault((fact.fact_type, fact.valuesets), []).append(position)
         for valuesets, (fact_class, positions) in by_valuesets.items():
-            groups[(fact_class.fact_type, valuesets)] = positions
+            # extend, not assign: a subclass shares its base class's fact type
+            groups.setdefault((fact_class.fact_type, valuesets), []).extend(positions)
         by_key = index.by_key
         for (fact_type, valuesets), positions in groups.items():
             members = [facts[p] for p in positions]
@@ -383,7 +384,8 @@ class FactIndex:
 
     def facts(self, fact_type: str, valuesets: Sequence[str]) -> list[Fact]:
         """The facts of ``fact_type`` in any of ``valuesets`` (all of the type when none is
-        given; a fact in several of them comes once per value set)."""
+        given; a fact in several of them comes once per value set). With one value set this is
+        the index's own list, not a copy: read it, do not change it."""
         if len(valuesets) == 1:
             return self.by_key.get((fact_type, valuesets[0]), [])
         found: list[Fact] = []

@@ -18,6 +18,14 @@ def _distinct_value(field: dataclasses.Field[object], n: int) -> object:
 
 
 @pytest.mark.parametrize("cls", FACT_CLASSES.values(), ids=list(FACT_CLASSES))
+def test_the_generated_init_is_installed(cls: type[Fact]) -> None:
+    init = cls.__init__
+    assert init.__qualname__ == f"{cls.__qualname__}.__init__"
+    # it stores each field through its slot descriptor, bound as s_<field>
+    assert {f"s_{f.name}" for f in dataclasses.fields(cls)} <= set(init.__code__.co_names)
+
+
+@pytest.mark.parametrize("cls", FACT_CLASSES.values(), ids=list(FACT_CLASSES))
 def test_every_field_is_stored_and_defaults_apply(cls: type[Fact]) -> None:
     fields = dataclasses.fields(cls)
     given: dict[str, Any] = {f.name: _distinct_value(f, n) for n, f in enumerate(fields)}

@@ -7,6 +7,7 @@ every window. The random-pack property test (``test_engine_oracle.py``) covers o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -148,3 +149,20 @@ def test_facts_of_two_types_with_the_same_value_sets_are_tested_as_their_type(
             ("draft-dhea-s-order", "draft:0"),
             ("latest-dhea-s", "new"),
         }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _PointOfCareLab(LabFact):
+    """A subclass shares its base class's fact type (and must share its group)."""
+
+    device: str = ""
+
+
+def test_a_subclass_of_a_fact_class_is_grouped_with_it(pack: RulePack) -> None:
+    facts: list[Fact] = [
+        LabFact(id="a", valuesets=("dhea-s",), concept="dhea-s"),
+        _PointOfCareLab(id="b", valuesets=("dhea-s",), concept="dhea-s"),
+        LabFact(id="c", valuesets=("dhea-s",), concept="dhea-s"),
+    ]
+    _, index = Relevance(pack.hook_rules["patient-view"]).select(facts)
+    assert sorted(f.id for f in index.facts("lab", ["dhea-s"])) == ["a", "b", "c"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sqlite3
 import threading
 import uuid
@@ -32,6 +33,7 @@ from cds.storage import (
     Store,
 )
 from cds.storage.models import Base, InvocationRow, IssuedCardRow
+from cds.storage.store import _INHERITED
 
 SECRET = b"test-secret-not-for-production"
 RAW_PATIENT_ID = "raw-patient-id-7Qx93ZkP"
@@ -471,6 +473,7 @@ def test_memory_for_reads_rules_patient_and_window(store: Store) -> None:
     assert all(at.utcoffset() == timedelta(0) for _, _, at in got)
     assert store.memory_for(pkey(), [ITEM9], since + timedelta(microseconds=1)) == []
     assert len(store.memory_for(pkey(), [ITEM9], EPOCH)) == 2
+    assert len(store.memory_for(pkey(), [ITEM9], datetime(999, 1, 1, tzinfo=UTC))) == 2
     assert store.memory_for(pkey(), [], EPOCH) == []
     with pytest.raises(ValueError, match="timezone-aware"):
         store.memory_for(pkey(), [ITEM9], datetime(2026, 1, 1))
@@ -484,6 +487,31 @@ def test_memory_for_from_many_threads_and_after_close(store: Store) -> None:
     assert counts == [1] * 40
     store.close()
     assert len(store.memory_for(pkey(), [ITEM9], EPOCH)) == 1
+
+
+def test_memory_for_in_a_forked_child_leaves_the_parents_connection(tmp_path: Path) -> None:
+    """A forked worker opens its own connection (SQLite forbids using one across fork())."""
+    store = Store(f"sqlite:///{tmp_path}/cds.db")
+    store.migrate()
+    card = issue(store, ITEM9)
+    store.record_feedback(SERVICE, [accepted(card, T0)])
+    assert len(store.memory_for(pkey(), [ITEM9], EPOCH)) == 1  # the parent's connection is open
+    reader = store._reader  # what a forked worker must not reuse
+    assert reader is not None
+    parents = reader._connection
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit code, never return into pytest
+        code = 1
+        try:
+            found = len(store.memory_for(pkey(), [ITEM9], EPOCH))
+            own = reader._connection is not parents and _INHERITED[-1] is parents
+            code = 0 if found == 1 and own else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(store.memory_for(pkey(), [ITEM9], EPOCH)) == 1
+    store.close()
 
 
 def test_feedback_for_needs_aware_since(store: Store) -> None:

@@ -2,7 +2,7 @@
 
 Synchronous SQLAlchemy on purpose: the web layer calls it from a thread pool. SQLite (one file, WAL)
 serves a single node; PostgreSQL serves several. One exception: card memory's read, on every hook
-call, goes through a plain ``sqlite3`` connection on SQLite (:class:`_SqliteReaders`). No raw
+call, goes through a plain ``sqlite3`` connection on SQLite (:class:`_SqliteReader`). No raw
 patient id and no token is ever stored: patients appear only as :func:`cds.privacy.patient_key`
 values, computed by the caller.
 """
@@ -211,44 +211,53 @@ _MEMORY_QUERY = select(
 """Card memory's query, built once: building it per request cost 4x its execution (~170 µs of
 statement construction and cache-key generation on every hook call)."""
 
-_SQLITE_TIME: Final = "%Y-%m-%d %H:%M:%S.%f"
-"""How SQLAlchemy's SQLite dialect stores a DateTime (UTC here, see ``UTCDateTime``): fixed
-width, so text order is time order."""
+
+def _sqlite_time(moment: datetime) -> str:
+    """A timestamp as SQLAlchemy's SQLite dialect stores ``UTCDateTime``: UTC, fixed width
+    (``0999-01-01 00:00:00.000000``), so text order is time order."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-class _SqliteReaders:
-    """One plain ``sqlite3`` connection per thread for card memory's read, on the SQLite file.
+_INHERITED: list[sqlite3.Connection] = []
+"""Connections a forked child inherited: kept, never used nor closed (SQLite: a connection must
+not be used across ``fork()``, and closing it counts as using it)."""
+
+
+class _SqliteReader:
+    """One plain ``sqlite3`` connection for card memory's read, on the SQLite file.
 
     The read runs on every hook call; through SQLAlchemy (pool checkout, reset on return,
     statement cache, result processing) it cost ~130 µs around a ~10 µs query. Autocommit
     (``isolation_level=None``) and fully fetched results leave no read transaction open, so
-    every read sees the latest commit and WAL checkpoints are never held back. A connection is
-    never shared between threads nor used after a fork (``os.getpid`` is checked)."""
+    every read sees the latest commit and WAL checkpoints are never held back. One connection
+    under a lock (the service reads from its event loop; other threads wait their turn), opened
+    on first use and again in a forked child, which leaves its parent's alone."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._local = threading.local()
+        self._pid = os.getpid()
         self._lock = threading.Lock()
-        self._all: list[sqlite3.Connection] = []
+        self._connection: sqlite3.Connection | None = None
 
-    def connection(self) -> sqlite3.Connection:
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():
-            connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA busy_timeout=5000")
-            local.connection, local.pid = connection, os.getpid()
-            with self._lock:
-                self._all.append(connection)
-        reader: sqlite3.Connection = local.connection
-        return reader
+    def read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        if self._pid != os.getpid():  # a forked child: the parent's lock and connection
+            if self._connection is not None:
+                _INHERITED.append(self._connection)
+            self._pid, self._lock, self._connection = os.getpid(), threading.Lock(), None
+        with self._lock:
+            if self._connection is None:
+                self._connection = sqlite3.connect(
+                    self._path, isolation_level=None, check_same_thread=False
+                )
+                self._connection.execute("PRAGMA busy_timeout=5000")
+            return self._connection.execute(sql, params).fetchall()
 
     def close(self) -> None:
-        """Close every reader (a thread that reads again afterwards opens a new one)."""
+        """Close the connection (the next read opens a new one)."""
         with self._lock:
-            readers, self._all = self._all, []
-        for connection in readers:
-            connection.close()
-        self._local = threading.local()
+            if self._connection is not None and self._pid == os.getpid():
+                self._connection.close()
+            self._connection = None
 
 
 class Store:
@@ -278,7 +287,7 @@ class Store:
             engine = create_engine(parsed, pool_pre_ping=True)
         self._engine: Engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._readers = _SqliteReaders(self._sqlite_file) if self._sqlite_file else None
+        self._reader = _SqliteReader(self._sqlite_file) if self._sqlite_file else None
 
     @property
     def engine(self) -> Engine:
@@ -334,9 +343,9 @@ class Store:
         return True
 
     def close(self) -> None:
-        """Close every pooled connection (and card memory's SQLite readers)."""
-        if self._readers is not None:
-            self._readers.close()
+        """Close every pooled connection (and card memory's SQLite one)."""
+        if self._reader is not None:
+            self._reader.close()
         self._engine.dispose()
 
     @contextmanager
@@ -433,8 +442,8 @@ class Store:
         if not rule_ids:
             return []
         ids = sorted(set(rule_ids))
-        if self._readers is not None:
-            return self._sqlite_memory(self._readers, patient_key, ids, since)
+        if self._reader is not None:
+            return self._sqlite_memory(self._reader, patient_key, ids, since)
         params = {"patient_key": patient_key, "rule_ids": ids, "since": since}
         try:
             with self._engine.connect() as connection:
@@ -444,7 +453,7 @@ class Store:
 
     @staticmethod
     def _sqlite_memory(
-        readers: _SqliteReaders, patient_key: str, rule_ids: list[str], since: datetime
+        reader: _SqliteReader, patient_key: str, rule_ids: list[str], since: datetime
     ) -> list[tuple[str, str | None, datetime]]:
         """:meth:`memory_for` on the SQLite file, with the same query as ``_MEMORY_QUERY``."""
         marks = ", ".join("?" * len(rule_ids))  # the text holds no value: all are parameters
@@ -452,10 +461,9 @@ class Store:
             f"SELECT rule_id, finding_key, outcome_timestamp FROM {FeedbackRow.__tablename__} "
             f"WHERE patient_key = ? AND rule_id IN ({marks}) AND outcome_timestamp >= ?"
         )
-        start = since.astimezone(UTC).strftime(_SQLITE_TIME)
         try:
-            rows = readers.connection().execute(sql, (patient_key, *rule_ids, start)).fetchall()
-        except sqlite3.Error as exc:
+            rows = reader.read(sql, (patient_key, *rule_ids, _sqlite_time(since)))
+        except (sqlite3.Error, OverflowError) as exc:
             raise StorageError(f"memory_for failed: {type(exc).__name__}") from exc
         return [
             (str(rule), finding, datetime.fromisoformat(at).replace(tzinfo=UTC))
