@@ -55,11 +55,22 @@ def render_value(field: str, value: Any) -> str:
     return str(value)
 
 
+_BOUNDS = frozenset({"<", "<=", ">", ">="})
+
+
 def fill(template: str, bindings: Mapping[str, Mapping[str, Any]]) -> str:
+    """``template`` with each ``{binding.field}`` replaced by the bound fact's value. A result
+    the laboratory reported as a bound keeps its comparator: "<15", ">1500", never "15"."""
+
     def replace(match: Any) -> str:
         name, field = match.groups()
         fact = bindings.get(name, {})
-        return render_value(field, fact[field]) if field in fact else "unknown"
+        if field not in fact:
+            return "unknown"
+        text = render_value(field, fact[field])
+        if field == "value" and fact.get("comparator") in _BOUNDS:
+            text = f"{fact['comparator']}{text}"
+        return text
 
     return PLACEHOLDER.sub(replace, template)
 

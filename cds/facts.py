@@ -98,7 +98,11 @@ class LabFact(Fact):
     concept: str = _f(Kind.TEXT, "Lab concept (rules/labs.yaml), e.g. dhea-s", max_len=24)
     display: str = _f(Kind.TEXT, "Name of the test", max_len=40)
     value: float | None = _f(
-        Kind.NUMBER, "Result in the concept's canonical unit", optional=True, unit_of="concept"
+        Kind.NUMBER,
+        "Result in the concept's canonical unit (card text shows its comparator: <15)",
+        optional=True,
+        unit_of="concept",
+        max_len=11,
     )
     comparator: str = _f(
         Kind.TEXT, "'=' or the comparator of '<15'", choices=("=", "<", "<=", ">", ">=")

@@ -140,13 +140,20 @@ class Chart:
         *,
         stopped: datetime | None = None,
         dose_mg: float | None = None,
+        based_on_prescription: bool = False,
     ) -> None:
-        """A supplement the patient reports, recorded as text (as most EHRs record them)."""
+        """A supplement the patient reports, recorded as text (as most EHRs record them);
+        ``based_on_prescription`` links it to a prescription written elsewhere."""
         period: dict[str, str] = {"start": iso(since)}
         if stopped:
             period["end"] = iso(stopped)
+        if based_on_prescription:
+            link = {"basedOn": [{"reference": "MedicationRequest/written-elsewhere"}]}
+        else:
+            link = {}
         self.resources.append(
             {
+                **link,
                 "resourceType": "MedicationStatement",
                 "id": self.new_id("ms"),
                 "status": "completed" if stopped else "active",
@@ -258,6 +265,7 @@ class Chart:
         low: float | None = None,
         high: float | None = None,
         specimen: str | None = None,
+        comparator: str | None = None,
     ) -> None:
         entry = code_for(name, "lab")
         resource: dict[str, Any] = {
@@ -284,6 +292,8 @@ class Chart:
                 "code": unit,
             },
         }
+        if comparator:
+            resource["valueQuantity"]["comparator"] = comparator
         if low is not None or high is not None:
             rng: dict[str, Any] = {}
             if low is not None:

@@ -92,3 +92,20 @@ Feature: DHEA-S above the reference range during DHEA use
     And her DHEA-S was 560 µg/dL 2 months ago (reference range 35–256 µg/dL)
     When her chart is opened
     Then the clinician sees no cards
+
+  @rule_dhea_s_high
+  Scenario: A result reported as above the assay's limit is high, and the card says so
+    Given a 45 year old woman
+    And she reports taking "DHEA 100 mg daily" for 8 months
+    And her DHEA-S was >1500 µg/dL 2 weeks ago
+    When her chart is opened
+    Then the clinician sees a warning card from rule "dhea-s-high"
+    And the card says ">1500"
+
+  @rule_dhea_s_high
+  Scenario: A result reported as below the assay's limit is never high
+    Given a 45 year old woman
+    And she reports taking "DHEA 50 mg daily" for 8 months
+    And her DHEA-S was <15 µg/dL 2 weeks ago
+    When her chart is opened
+    Then the clinician sees no card from rule "dhea-s-high"

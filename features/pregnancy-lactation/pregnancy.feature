@@ -70,3 +70,11 @@ Feature: DHEA or pregnenolone during pregnancy
     And she is pregnant
     When her chart is opened
     Then the clinician sees no cards
+
+  @rule_precursor_pregnancy
+  Scenario: A pregnancy on the problem list counts as pregnant
+    Given a 33 year old woman
+    And she reports taking "Pregnenolone 30 mg daily" for 3 months
+    And pregnancy is on her problem list since 10 weeks ago
+    When her chart is opened
+    Then the clinician sees a warning card from rule "precursor-pregnancy"

@@ -66,3 +66,10 @@ Feature: DHEA taken without a clinician's oversight
     And a draft order for metformin 500 mg twice daily
     When the clinician signs the draft order
     Then the clinician sees no card from rule "dhea-unsupervised"
+
+  @rule_dhea_unsupervised
+  Scenario: DHEA she reports taking as prescribed elsewhere is not unsupervised
+    Given a 45 year old woman
+    And she reports taking "DHEA 25 mg daily" as prescribed for 8 months
+    When her chart is opened
+    Then the clinician sees no card from rule "dhea-unsupervised"

@@ -88,6 +88,14 @@ def reports_taking(visit: Visit, text: str, span: str) -> None:
     visit.chart.self_reported(text, ago(f"{span} ago", CLOCK.now), dose_mg=_mg(text))
 
 
+@given(parsers.re(r'(?:she|he) reports taking "(?P<text>[^"]+)" as prescribed for (?P<span>.+)'))
+def reports_taking_as_prescribed(visit: Visit, text: str, span: str) -> None:
+    """A self-reported statement linked to a prescription (``basedOn`` a MedicationRequest
+    written elsewhere): documented oversight, though no order is in this chart."""
+    since = ago(f"{span} ago", CLOCK.now)
+    visit.chart.self_reported(text, since, dose_mg=_mg(text), based_on_prescription=True)
+
+
 @given(parsers.re(r'(?:she|he) reported taking "(?P<text>[^"]+)" but stopped (?P<when>.+)'))
 def stopped_taking(visit: Visit, text: str, when: str) -> None:
     stopped = ago(when, CLOCK.now)
@@ -152,7 +160,8 @@ def refuted_condition(visit: Visit, name: str) -> None:
 
 @given(
     parsers.re(
-        r"(?:her|his) (?P<saliva>salivary )?(?P<lab>[A-Za-z0-9 -]+?) was (?P<value>[\d.]+) "
+        r"(?:her|his) (?P<saliva>salivary )?(?P<lab>[A-Za-z0-9 -]+?) was "
+        r"(?P<comparator>[<>]=?)?(?P<value>[\d.]+) "
         r"(?P<unit>\S+) (?P<when>.+?)(?: \(reference range (?P<low>[\d.]+)[–-](?P<high>[\d.]+) "
         r"\S+\))?$"
     )
@@ -161,6 +170,7 @@ def lab_result(
     visit: Visit,
     saliva: str | None,
     lab: str,
+    comparator: str | None,
     value: str,
     unit: str,
     when: str,
@@ -175,6 +185,7 @@ def lab_result(
         low=float(low) if low else None,
         high=float(high) if high else None,
         specimen="saliva" if saliva else None,
+        comparator=comparator,
     )
 
 
@@ -183,6 +194,13 @@ def pregnant(visit: Visit) -> None:
     visit.chart.observation(
         code_for("pregnancy-status"), CLOCK.now, answer=code_for("pregnant-answer")
     )
+
+
+@given(parsers.re(r"pregnancy is on (?:her|his) problem list(?: since (?P<since>.+))?"))
+def pregnancy_diagnosis(visit: Visit, since: str | None) -> None:
+    """An active pregnancy Condition (a diagnosis), not a pregnancy-status answer."""
+    onset = ago(since, CLOCK.now) if since else None
+    visit.chart.condition("pregnancy", onset=onset)
 
 
 @given(parsers.re(r"(?:she|he) is breastfeeding"))

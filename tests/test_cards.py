@@ -1,0 +1,41 @@
+"""Card text: how fact values read in a card (``cds.cards.fill``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cds.cards import fill
+from cds.facts import LabFact, field_specs, render_width
+
+TEMPLATE = "DHEA-S {lab.value} {lab.unit} (upper limit {lab.ref_high})"
+
+
+def _lab(value: float, comparator: str) -> dict[str, Any]:
+    return {"value": value, "unit": "ug/dL", "ref_high": 256.0, "comparator": comparator}
+
+
+@pytest.mark.parametrize(
+    ("value", "comparator", "text"),
+    [
+        (560.0, "=", "DHEA-S 560 ug/dL (upper limit 256)"),
+        (15.0, "<", "DHEA-S <15 ug/dL (upper limit 256)"),
+        (1500.0, ">", "DHEA-S >1500 ug/dL (upper limit 256)"),
+        (1500.0, ">=", "DHEA-S >=1500 ug/dL (upper limit 256)"),
+    ],
+)
+def test_a_result_reported_as_a_bound_keeps_its_comparator(
+    value: float, comparator: str, text: str
+) -> None:
+    assert fill(TEMPLATE, {"lab": _lab(value, comparator)}) == text
+
+
+def test_a_missing_field_reads_unknown() -> None:
+    assert fill("{lab.value} / {rx.display}", {"lab": {}}) == "unknown / unknown"
+
+
+def test_the_width_budget_of_a_lab_value_counts_its_comparator() -> None:
+    """Summaries must fit 140 characters: the checker budgets ``{lab.value}`` this wide."""
+    spec = field_specs(LabFact.fact_type)["value"]
+    assert render_width(spec) >= len(">=") + len(fill("{l.value}", {"l": {"value": 123456.7}}))
