@@ -353,7 +353,7 @@ async def _evaluate(
             draft_orders=hook_request.context.draftOrders,
         ).cards
         if runtime.store.is_local or not any(pack.by_id[c.rule_id].rule.memory for c in issued):
-            # a local SQLite read (~0.1-0.3 ms, bench/http.py) costs less than a thread hop
+            # a local SQLite read (~20 µs, plain sqlite3: see cds/storage) beats a thread hop
             issued = _remembered(runtime, pack, issued, key, now)
         else:  # a network round trip to PostgreSQL must not block the event loop
             issued = await run_in_threadpool(_remembered, runtime, pack, issued, key, now)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import operator
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from cds.errors import EngineError
 from cds.facts import DataStatus, Fact, engine_view, valueset_flag
 from cds.relevance import AbsenceTest, Bound, FactIndex, Relevance
 from cds.rules.compiler import SENTINEL_FIELD, SENTINEL_RULE, deferred_joins
-from cds.rules.ir import COMPARE, Cond, PatternIR, Ref, RuleIR
+from cds.rules.ir import Cond, PatternIR, Ref, RuleIR
 from cds.rules.pack import RulePack
 
 FactDict = dict[str, Any]
@@ -121,11 +122,7 @@ def _holds(cond: Cond, fact: FactDict, bound: Mapping[str, FactDict]) -> bool:
         return (cond.field in fact) is bool(cond.value)
     if cond.field not in fact:
         return False
-    return _compare(cond, fact[cond.field], bound)
-
-
-def _compare(cond: Cond, actual: Any, bound: Mapping[str, FactDict]) -> bool:
-    """``cond`` (any operator but ``exists``) on a present value."""
+    actual = fact[cond.field]
     if cond.op == "in":
         assert isinstance(cond.value, tuple)
         return actual in cond.value
@@ -138,9 +135,19 @@ def _compare(cond: Cond, actual: Any, bound: Mapping[str, FactDict]) -> bool:
             other[expected.field] + expected.offset if expected.offset else other[expected.field]
         )
     try:
-        return bool(COMPARE[cond.op](actual, expected))
+        return bool(_COMPARE[cond.op](actual, expected))
     except TypeError:
         return False
+
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
 
 
 def derived_fact(ir: RuleIR, bound: Mapping[str, FactDict]) -> FactDict:
@@ -198,8 +205,7 @@ class RuleEngine:
         if ruleset is None:
             raise EngineError(f"no ruleset for hook {hook!r}")
         kept, index = ruleset.relevance.select(facts)
-        asserted = {i: engine_view(facts[i]) for i in kept}
-        matches = self._run(ruleset, index, list(asserted.values()))
+        matches = self._run(ruleset, index, [engine_view(facts[i]) for i in kept])
         status = data_status or {}
         today = now.date()
         findings = []

@@ -54,6 +54,11 @@ def render_width(spec: FieldSpec) -> int:
     return {Kind.NUMBER: 9, Kind.DAY: 10, Kind.DAYS: 6, Kind.FLAG: 5, Kind.TEXT: 40}[spec.kind]
 
 
+DISPLAY_WIDTH = 40
+"""The widest a ``display`` name is kept: what card text budgets for one; the normaliser cuts
+longer names at a word."""
+
+
 def _f(kind: Kind, doc: str, **kw: Any) -> Any:
     return field(default=None, metadata={"spec": FieldSpec(kind, doc, **kw)})
 
@@ -96,7 +101,7 @@ class PatientFact(Fact):
 class LabFact(Fact):
     fact_type: ClassVar[str] = "lab"
     concept: str = _f(Kind.TEXT, "Lab concept (rules/labs.yaml), e.g. dhea-s", max_len=24)
-    display: str = _f(Kind.TEXT, "Name of the test", max_len=40)
+    display: str = _f(Kind.TEXT, "Name of the test", max_len=DISPLAY_WIDTH)
     value: float | None = _f(
         Kind.NUMBER,
         "Result in the concept's canonical unit (card text shows its comparator: <15)",
@@ -130,7 +135,7 @@ class LabFact(Fact):
 class MedicationFact(Fact):
     fact_type: ClassVar[str] = "medication"
     concept: str = _f(Kind.TEXT, "Ingredient concept, e.g. zuranolone", max_len=32)
-    display: str = _f(Kind.TEXT, "What the record calls it", max_len=40)
+    display: str = _f(Kind.TEXT, "What the record calls it", max_len=DISPLAY_WIDTH)
     status: str = _f(Kind.TEXT, "FHIR status", max_len=16)
     active: bool = _f(Kind.FLAG, "Active, on-hold or intended (or the draft being ordered)")
     draft: bool = _f(Kind.FLAG, "A draft order from the hook's draftOrders")
@@ -152,7 +157,7 @@ class MedicationFact(Fact):
 class ConditionFact(Fact):
     fact_type: ClassVar[str] = "condition"
     concept: str = _f(Kind.TEXT, "Condition concept", max_len=40)
-    display: str = _f(Kind.TEXT, "What the record calls it", max_len=40)
+    display: str = _f(Kind.TEXT, "What the record calls it", max_len=DISPLAY_WIDTH)
     clinical_status: str = _f(Kind.TEXT, "FHIR clinicalStatus code", max_len=12)
     active: bool = _f(Kind.FLAG, "clinicalStatus active, recurrence or relapse")
     onset_day: float | None = _f(Kind.DAY, "Onset (or recorded) date", optional=True)
@@ -163,7 +168,7 @@ class ConditionFact(Fact):
 class ObservationFact(Fact):
     fact_type: ClassVar[str] = "observation"
     concept: str = _f(Kind.TEXT, "Observation concept (symptom, score, status)", max_len=40)
-    display: str = _f(Kind.TEXT, "What the record calls it", max_len=40)
+    display: str = _f(Kind.TEXT, "What the record calls it", max_len=DISPLAY_WIDTH)
     value: float | None = _f(Kind.NUMBER, "Numeric value or score", optional=True)
     answer: str | None = _f(Kind.TEXT, "Coded answer (system|code)", optional=True, max_len=40)
     day: float = _f(Kind.DAY, "Effective date")
@@ -177,7 +182,7 @@ class OrderFact(Fact):
 
     fact_type: ClassVar[str] = "order"
     concept: str = _f(Kind.TEXT, "What is ordered (lab concept, procedure)", max_len=32)
-    display: str = _f(Kind.TEXT, "What the order calls it", max_len=40)
+    display: str = _f(Kind.TEXT, "What the order calls it", max_len=DISPLAY_WIDTH)
     draft: bool = _f(Kind.FLAG, "A draft order from the hook's draftOrders")
     status: str = _f(Kind.TEXT, "FHIR status", max_len=16)
     specimen: str = _f(

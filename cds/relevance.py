@@ -203,8 +203,8 @@ class Relevance:
 
     def __init__(self, rules: Sequence[RuleIR]) -> None:
         by_signature: dict[tuple[Any, ...], _Test] = {}
-        self._patterns: dict[SlotKey, PatternIR] = {}
-        self._tests: dict[SlotKey, _Test] = {}
+        # what a join refers to: the pattern and its own tests, by slot
+        self._referable: dict[SlotKey, tuple[PatternIR, _Test]] = {}
         table: dict[tuple[str, str], list[_Slot]] = {}
         for ir in rules:
             derived = {p.binding for p in ir.positive if p.fact_type == "derived"}
@@ -225,8 +225,7 @@ class Relevance:
                     fact_class = FACT_CLASSES.get(pattern.fact_type)
                     test = by_signature[signature] = _Test(own, fact_class)
                 slot = _Slot((ir.engine_name, pattern.binding), test, joins)
-                self._patterns[slot.key] = pattern
-                self._tests[slot.key] = test
+                self._referable[slot.key] = (pattern, test)
                 for vs in pattern.valuesets or ("",):
                     table.setdefault((pattern.fact_type, vs), []).append(slot)
         self._table = table
@@ -306,7 +305,7 @@ class Relevance:
         request (many rules refer to an "active DHEA" pattern with the same tests)."""
         operands = []
         for cond, other in slot.joins:
-            pattern, test = self._patterns[other], self._tests[other]
+            pattern, test = self._referable[other]
             key = (pattern.fact_type, pattern.valuesets, test)
             candidates = referred.get(key)
             if candidates is None:

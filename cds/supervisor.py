@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any
 
 EXIT_CONFIG = 78  # sysexits.h EX_CONFIG: the worker refuses to start, do not restart it
 POLL_S = 0.1  # how often the supervisor looks for dead workers
@@ -57,11 +58,17 @@ def _say(message: str) -> None:
     print(f"cds supervisor [{os.getpid()}]: {message}", file=sys.stderr, flush=True)
 
 
-def reuseport_socket(host: str, port: int, *, reuse_address: bool = True) -> socket.socket:
-    """A socket bound to ``host:port`` with ``SO_REUSEPORT``, not listening yet."""
+def _address(host: str, port: int) -> tuple[int, int, int, Any]:
+    """(family, type, protocol, address) to bind ``host:port`` (IPv4 or IPv6 after ``host``)."""
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
+    return family, kind, proto, address
+
+
+def reuseport_socket(host: str, port: int, *, reuse_address: bool = True) -> socket.socket:
+    """A socket bound to ``host:port`` with ``SO_REUSEPORT``, not listening yet."""
+    family, kind, proto, address = _address(host, port)
     sock = socket.socket(family, kind, proto)
     try:
         if reuse_address:
@@ -78,9 +85,7 @@ def reserve_port(host: str, port: int) -> socket.socket:
     """Check that ``host:port`` is free (a plain bind: it fails when anyone, another ``cds
     serve`` included, holds the port), then hold it for the workers: a bound, never listening
     ``SO_REUSEPORT`` socket. Port 0 picks a free port (see ``getsockname()``)."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
+    family, kind, proto, address = _address(host, port)
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(address)

@@ -66,6 +66,7 @@ from typing import Any, Final
 
 from cds.facts import (
     DATA_KEYS,
+    DISPLAY_WIDTH,
     ConditionFact,
     DataStatus,
     Fact,
@@ -320,9 +321,6 @@ def _texts(concept: Any) -> list[str]:
         if isinstance(coding, dict) and (d := _str(coding.get("display"))):
             out.append(d)
     return out
-
-
-DISPLAY_WIDTH: Final = 40  # the facts' ``display`` max_len: what card text budgets for a name
 
 
 def _fit(text: str) -> str:

@@ -7,26 +7,12 @@ oracle in ``tests/oracle.py``) check the durable-rules compilation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import eq, ge, gt, le, lt, ne
 from pathlib import Path
-from typing import Any
 
 from cds.rules.model import Rule
 
 Op = str  # eq ne gt gte lt lte in exists
-
-COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "eq": eq,
-    "ne": ne,
-    "gt": gt,
-    "gte": ge,
-    "lt": lt,
-    "lte": le,
-}
-"""How each comparing operator tests a value against its operand (``in`` and ``exists`` are
-not comparisons). A ``TypeError`` from one (text against a number) means the test is false."""
 
 
 @dataclass(frozen=True, slots=True)
