@@ -457,8 +457,7 @@ def test_one_bad_audit_row_does_not_erase_the_others(postgres_url: str, poison: 
     writer = AuditWriter(store)
     good = f"good-{uuid.uuid4()}"
     # Queued before the writer starts, so that both land in one batch (as under load).
-    writer._queue.put_nowait((_invocation(good), []))
-    writer._queue.put_nowait((_invocation(poison), []))
+    writer._queue.extend([(_invocation(good), []), (_invocation(poison), [])])
     writer.start()
     try:
         time.sleep(0.5)
