@@ -27,7 +27,9 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-index --find-links /wheels neurosteroid-cds
 WORKDIR /app
 # The pack stays root-owned and read-only for the service; ./var holds the SQLite fallback.
+# The synthetic sample patients sit beside the pack, where /sandbox looks for them.
 COPY rules/ /app/rules/
+COPY samples/ /app/samples/
 RUN mkdir -p /app/var && chown 10001:10001 /app/var
 USER 10001:10001
 EXPOSE 8080

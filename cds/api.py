@@ -372,6 +372,7 @@ async def _evaluate(
                 latency_ms=(time.perf_counter() - started) * 1000,
                 status_code=200,
                 outcome=outcome,
+                created_at=now,  # the clock the rules saw: analytics' periods and card memory
             ),
             [
                 IssuedCardRecord(

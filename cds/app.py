@@ -81,7 +81,7 @@ def create_app(
         if settings.trusted_issuers_file is None:
             raise ValueError("CDS_AUTH=jwt needs CDS_TRUSTED_ISSUERS_FILE (or CDS_AUTH=off)")
         validator = TokenValidator(load_trusted_issuers(settings.trusted_issuers_file), http=http)
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, clock=clock)  # one clock for cards and their audit
     runtime = Runtime(
         settings,
         LivePack(pack, RuleEngine(pack)),

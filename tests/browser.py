@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -66,8 +67,9 @@ class Browsing:
 
 
 @contextmanager
-def browsing(base_url: str, out_dir: Path) -> Iterator[Browsing]:
-    """A fresh 1280×800 Chromium page allowed to reach ``base_url`` only."""
+def browsing(base_url: str, out_dir: Path, *, now: datetime | None = None) -> Iterator[Browsing]:
+    """A fresh 1280×800 Chromium page allowed to reach ``base_url`` only; its ``Date`` fixed at
+    ``now`` when given (feedback timestamps come from the browser)."""
     require_chromium()
     allowed = urlsplit(base_url).netloc
     with sync_playwright() as playwright:
@@ -75,6 +77,8 @@ def browsing(base_url: str, out_dir: Path) -> Iterator[Browsing]:
         try:
             context = browser.new_context(viewport=VIEWPORT, base_url=base_url)
             page = context.new_page()
+            if now is not None:
+                page.clock.set_fixed_time(now)
             page.set_default_timeout(15_000)
             state = Browsing(page, out_dir)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,9 +14,11 @@ from fhir_server import Route, running_fhir_server
 from hookrequests import hook_request, sample
 from packbuilder import make_pack
 from service import running_service
+from sqlalchemy import select
 
 from cds.rules.pack import load_pack
 from cds.storage import Store
+from cds.storage.models import FeedbackRow, InvocationRow, IssuedCardRow
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 PV = "/cds-services/neurosteroid-patient-view"
@@ -253,3 +256,50 @@ def test_cors_preflight_on_cds_endpoints(service: tuple[str, Path]) -> None:
 def test_auth_off_is_announced_on_every_response(service: tuple[str, Path]) -> None:
     url, _ = service
     assert "X-CDS-Auth-Warning" in httpx.get(f"{url}/livez").headers
+
+
+def test_the_sandbox_serves_the_samples_beside_the_rule_pack(tmp_path: Path) -> None:
+    # As in the Docker image: /app/rules and /app/samples, no source checkout around them
+    rules_dir = make_pack(tmp_path, [], with_mini_rules=True, real_terminology=True)
+    beside = rules_dir.parent / "samples" / "patients"
+    beside.mkdir(parents=True)
+    (beside / "only-one.json").write_text(json.dumps(sample("dhea-ssri-woman")))
+    (beside.parent / "README.md").write_text("| `only-one.json` | the one sample here |\n")
+    with running_service(tmp_path, pack=load_pack(rules_dir), rules_dir=rules_dir) as url:
+        listing = httpx.get(f"{url}/sandbox/samples").json()["samples"]
+        built = httpx.get(f"{url}/sandbox/samples/only-one?hook=patient-view")
+        missing = httpx.get(f"{url}/sandbox/samples/dhea-ssri-woman")
+    assert [(s["name"], s["description"]) for s in listing] == [("only-one", "the one sample here")]
+    assert built.status_code == 200
+    assert (
+        built.json()["prefetch"]["patient"]["id"]
+        == sample("dhea-ssri-woman")["entry"][0]["resource"]["id"]
+    )
+    assert missing.status_code == 404
+
+
+def test_audit_rows_and_feedback_carry_the_services_clock(service: tuple[str, Path]) -> None:
+    # The rules, the audit and analytics share one clock: with a clock fixed on 29 Nov, the
+    # cards of a call made later in real time are still counted on 29 Nov.
+    url, tmp = service
+    request = hook_request("patient-view", sample("dhea-ssri-woman"))
+    card = httpx.post(f"{url}{PV}", json=request).json()["cards"][0]
+    feedback = {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": NOW.isoformat()}
+    assert httpx.post(f"{url}{PV}/feedback", json={"feedback": [feedback]}).status_code == 200
+    store = Store(f"sqlite:///{tmp / 'cds.db'}")
+    try:
+        with store.engine.connect() as connection:
+            called = connection.execute(
+                select(InvocationRow.created_at).where(
+                    InvocationRow.hook_instance == request["hookInstance"]
+                )
+            ).scalar_one()
+            issued = connection.execute(
+                select(IssuedCardRow.created_at).where(IssuedCardRow.card_uuid == card["uuid"])
+            ).scalar_one()
+            received = connection.execute(
+                select(FeedbackRow.received_at).where(FeedbackRow.card_uuid == card["uuid"])
+            ).scalar_one()
+    finally:
+        store.close()
+    assert called == issued == received == NOW

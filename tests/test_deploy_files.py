@@ -8,6 +8,7 @@ import importlib.util
 import json
 import re
 import shlex
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import yaml
 
 from cds.auth import load_trusted_issuers
 from cds.settings import Settings
+from cds.web.sandbox import sample_names, samples_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"
@@ -193,6 +195,20 @@ def test_dockerfile_bakes_in_the_rule_pack_and_points_settings_at_it() -> None:
         assert name in _settings_env_names()
     copies = [i.args for i in instructions if i.keyword == "COPY" and i.stage == last]
     assert any(c.split()[-2:] == ["rules/", "/app/rules/"] for c in copies)
+
+
+def test_dockerfile_puts_the_samples_where_the_sandbox_looks(tmp_path: Path) -> None:
+    instructions = _dockerfile()
+    last = max(i.stage for i in instructions)
+    copies = dict(
+        i.args.split()[-2:] for i in instructions if i.keyword == "COPY" and i.stage == last
+    )
+    image = tmp_path / "image"  # the image's layout, rebuilt from the COPY instructions
+    for source, target in copies.items():
+        shutil.copytree(ROOT / source, image / target.strip("/"))
+    found = samples_dir(image / "app" / "rules")
+    assert found == (image / "app" / "samples" / "patients").resolve()
+    assert sample_names(found) == sample_names(ROOT / "samples" / "patients") != []
 
 
 def test_dockerignore_keeps_the_build_inputs_and_drops_the_rest() -> None:

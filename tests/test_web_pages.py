@@ -45,7 +45,7 @@ def service(tmp_path: Path, pack: RulePack) -> Iterator[str]:
 
 @pytest.fixture
 def browser_page(service: str, tmp_path: Path) -> Iterator[Browsing]:
-    with browsing(service, tmp_path) as state:
+    with browsing(service, tmp_path, now=NOW) as state:
         yield state
         state.assert_clean()
 

@@ -34,7 +34,7 @@ from cds.responses import JSONResponse
 from cds.settings import AUTH_OFF_WARNING
 from cds.web import RuntimeOf, templates
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples" / "patients"
+_SOURCE_SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "patients"
 HOOKS = ("patient-view", *ORDER_HOOKS)
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SANDBOX_USER = "Practitioner/sandbox"
@@ -161,10 +161,17 @@ _COMMON_BY_KEY = {d.key: d for d in COMMON_DRAFTS}
 # --------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def sample_descriptions() -> dict[str, str]:
+def samples_dir(rules_dir: Path) -> Path:
+    """Where the sample patients are: ``samples/patients`` beside the rule pack (the image keeps
+    them at /app/samples, beside /app/rules), else the source checkout's."""
+    beside = rules_dir.resolve().parent / "samples" / "patients"
+    return beside if beside.is_dir() else _SOURCE_SAMPLES
+
+
+@lru_cache(maxsize=4)
+def sample_descriptions(directory: Path) -> dict[str, str]:
     """``name → description`` from the table in samples/README.md (empty when absent)."""
-    readme = SAMPLES_DIR.parent / "README.md"
+    readme = directory.parent / "README.md"
     if not readme.is_file():
         return {}
     out = {}
@@ -175,24 +182,24 @@ def sample_descriptions() -> dict[str, str]:
     return out
 
 
-def sample_names() -> list[str]:
-    if not SAMPLES_DIR.is_dir():
+def sample_names(directory: Path) -> list[str]:
+    if not directory.is_dir():
         return []
-    return sorted(p.stem for p in SAMPLES_DIR.glob("*.json") if _NAME.match(p.stem))
+    return sorted(p.stem for p in directory.glob("*.json") if _NAME.match(p.stem))
 
 
-def load_sample(name: str) -> dict[str, Any] | None:
-    if not _NAME.match(name) or name not in sample_names():
+def load_sample(directory: Path, name: str) -> dict[str, Any] | None:
+    if not _NAME.match(name) or name not in sample_names(directory):
         return None
-    data: dict[str, Any] = json.loads((SAMPLES_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads((directory / f"{name}.json").read_text(encoding="utf-8"))
     return data
 
 
-def samples_listing() -> list[dict[str, Any]]:
-    descriptions = sample_descriptions()
+def samples_listing(directory: Path) -> list[dict[str, Any]]:
+    descriptions = sample_descriptions(directory)
     out = []
-    for name in sample_names():
-        bundle = load_sample(name) or {}
+    for name in sample_names(directory):
+        bundle = load_sample(directory, name) or {}
         out.append(
             {
                 "name": name,
@@ -259,13 +266,13 @@ def _draft_order(
 # --------------------------------------------------------------------------------------------
 
 
-def page_config(auth: str) -> dict[str, Any]:
+def page_config(auth: str, samples: Path) -> dict[str, Any]:
     """What the page's JavaScript needs (embedded in the page as JSON)."""
     return {
         "auth": auth,
         "services": {hook: sid for sid, (hook, _, _) in SERVICES.items()},
         "hooks": list(HOOKS),
-        "samples": samples_listing(),
+        "samples": samples_listing(samples),
         "commonDrafts": [{"key": f"common:{d.key}", "label": d.label} for d in COMMON_DRAFTS],
     }
 
@@ -273,10 +280,13 @@ def page_config(auth: str) -> dict[str, Any]:
 def router(runtime_of: RuntimeOf) -> APIRouter:
     web = APIRouter(include_in_schema=False)
 
+    def samples_of(request: Request) -> Path:
+        return samples_dir(runtime_of(request).settings.rules_dir)
+
     @web.get("/sandbox", response_class=HTMLResponse)
     def sandbox_page(request: Request) -> Response:
         auth = runtime_of(request).settings.auth
-        config = page_config(auth)
+        config = page_config(auth, samples_of(request))
         return templates.TemplateResponse(
             request,
             "sandbox.html",
@@ -290,17 +300,18 @@ def router(runtime_of: RuntimeOf) -> APIRouter:
         )
 
     @web.get("/sandbox/samples")
-    def samples() -> Response:
-        return JSONResponse({"samples": samples_listing()})
+    def samples(request: Request) -> Response:
+        return JSONResponse({"samples": samples_listing(samples_of(request))})
 
     @web.get("/sandbox/samples/{name}")
     def sample_request(
+        request: Request,
         name: str,
         hook: str = Query("patient-view"),
         draft: str | None = Query(None),
         bundle: bool = Query(False, description="answer with the sample's Bundle itself"),
     ) -> Response:
-        data = load_sample(name)
+        data = load_sample(samples_of(request), name)
         if data is None:
             return operation_outcome(404, "not-found", f"no sample patient '{name}'")
         if bundle:
