@@ -242,10 +242,13 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
 async def _known_and_allowed(
     service_id: str, request: Request, runtime: Runtime
 ) -> Response | None:
-    """404 for an unknown service, 401 for a refused token, else None."""
+    """401 for a refused token, 404 for an unknown service, else None. The token first: a
+    caller without one must not learn which service ids exist."""
+    if (refused := await authorise(request, runtime)) is not None:
+        return refused
     if service_id not in SERVICES:
         return operation_outcome(404, "not-found", f"no CDS service '{service_id}'")
-    return await authorise(request, runtime)
+    return None
 
 
 async def _hook_request(

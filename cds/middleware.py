@@ -1,15 +1,18 @@
-"""A pure ASGI middleware for the body limit and the auth-off warning header.
+"""Pure ASGI middlewares: the body limit with the auth-off warning header, and the last
+resort for an unexpected error.
 
 Starlette's ``@app.middleware("http")`` wraps every request in extra tasks and streams; at our
-request rates that cost more than the rules engine, so this one works on the ASGI messages.
+request rates that cost more than the rules engine, so these work on the ASGI messages.
 """
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cds.observability import log
 from cds.outcome import operation_outcome
 
 
@@ -28,7 +31,11 @@ class BodyLimitMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
+        if length is not None and not length.isdigit():
+            response = operation_outcome(400, "invalid", "Content-Length is not a number")
+            await response(scope, receive, send)
+            return
+        if length is not None and int(length) > self.limit:
             await self._too_long(scope, receive, send)
             return
         received = 0
@@ -70,3 +77,38 @@ class BodyLimitMiddleware:
 
 class _TooLongError(Exception):
     """Raised inside the app's receive when the body passes the limit."""
+
+
+class InternalErrorMiddleware:
+    """A 500 OperationOutcome for an exception nothing else handled, logged by type and place
+    only: the message of an exception raised while reading patient data may quote that data,
+    and Starlette's own last resort logs the whole traceback (message included)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching_send)
+        except Exception as exc:
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            log.error(
+                "internal_error",
+                path=scope.get("path", "")[:64],
+                error=type(exc).__name__,
+                at=f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}",
+            )
+            if started:  # too late for another response: end the connection
+                raise
+            response = operation_outcome(500, "exception", "internal error; see the service log")
+            await response(scope, receive, send)

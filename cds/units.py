@@ -39,17 +39,32 @@ def _clean(unit: str) -> str:
     return text
 
 
+MAX_UNIT_LENGTH = 40  # longer than any UCUM unit a lab reports; units come from patient data
+
+
 @lru_cache(maxsize=512)
 def parse_unit(unit: str) -> Any:
+    if len(unit) > MAX_UNIT_LENGTH:
+        raise UnitError(f"unknown unit {unit[:16]!r}…: over {MAX_UNIT_LENGTH} characters")
     try:
         return _ureg.Unit(_clean(unit))
-    except (pint.errors.PintError, AttributeError, TypeError, ValueError) as exc:
+    except Exception as exc:  # pint's parser also raises AssertionError, tokenize.TokenError…
         raise UnitError(f"unknown unit {unit!r}") from exc
 
 
 @lru_cache(maxsize=1024)
 def factor(from_unit: str, to_unit: str, molar_mass: float | None = None) -> float:
-    """The multiplier taking a value in ``from_unit`` to ``to_unit``."""
+    """The multiplier taking a value in ``from_unit`` to ``to_unit``. Raises only
+    :class:`UnitError`: the units come from patient data."""
+    try:
+        return _factor(from_unit, to_unit, molar_mass)
+    except UnitError:
+        raise
+    except Exception as exc:  # whatever else pint raises on odd units: never a 500
+        raise UnitError(f"cannot convert {from_unit[:16]!r} to {to_unit[:16]!r}") from exc
+
+
+def _factor(from_unit: str, to_unit: str, molar_mass: float | None) -> float:
     src, dst = parse_unit(from_unit), parse_unit(to_unit)
     quantity = _ureg.Quantity(1.0, src)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,9 +145,22 @@ def test_not_json_is_a_400_and_unknown_service_a_404(service: tuple[str, Path]) 
 
 def test_a_body_over_the_limit_is_a_413(service: tuple[str, Path]) -> None:
     url, _ = service
-    response = httpx.post(f"{url}{PV}", content=b"x" * (1_048_576 + 1))
+    origin = {"Origin": "https://sandbox.cds-hooks.org"}
+    response = httpx.post(f"{url}{PV}", content=b"x" * (1_048_576 + 1), headers=origin)
     assert response.status_code == 413
     assert response.json()["issue"][0]["code"] == "too-long"
+    # with CORS headers, or a browser client sees only a network error
+    assert "access-control-allow-origin" in response.headers
+
+
+def test_a_content_length_that_is_not_a_number_is_a_400(service: tuple[str, Path]) -> None:
+    url, _ = service
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(f"POST {PV} HTTP/1.1\r\nHost: {host}\r\nContent-Length: abc\r\n\r\n".encode())
+        head = sock.recv(4096).decode(errors="replace")
+    # uvicorn's HTTP parser may refuse the request itself; either way a 400, never a 413
+    assert head.startswith("HTTP/1.1 400"), head[:80]
 
 
 def test_no_patient_and_no_fhir_server_is_a_412(service: tuple[str, Path]) -> None:
@@ -303,3 +317,31 @@ def test_audit_rows_and_feedback_carry_the_services_clock(service: tuple[str, Pa
     finally:
         store.close()
     assert called == issued == received == NOW
+
+
+@pytest.mark.parametrize("unit", ["<", "(", "mg/day ("])
+@pytest.mark.parametrize("where", ["valueQuantity", "referenceRange", "doseQuantity"])
+def test_a_malformed_unit_in_patient_data_is_not_a_500(
+    service: tuple[str, Path], where: str, unit: str
+) -> None:
+    url, _ = service
+    bundle = sample("dhea-ssri-woman")
+    changed = 0
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if where == "valueQuantity" and "valueQuantity" in resource:
+            resource["valueQuantity"]["unit"] = resource["valueQuantity"]["code"] = unit
+            changed += 1
+        elif where == "referenceRange" and resource.get("referenceRange"):
+            resource["referenceRange"][0]["low"]["unit"] = unit
+            resource["referenceRange"][0]["low"].pop("code", None)
+            changed += 1
+        elif where == "doseQuantity":
+            for dosage in resource.get("dosageInstruction", resource.get("dosage", [])):
+                for dose in dosage.get("doseAndRate", []):
+                    dose["doseQuantity"]["unit"] = unit
+                    dose["doseQuantity"].pop("code", None)
+                    changed += 1
+    assert changed
+    response = httpx.post(f"{url}{PV}", json=hook_request("patient-view", bundle))
+    assert response.status_code == 200, response.text

@@ -93,3 +93,12 @@ def test_a_replayed_token_is_refused(secured: str) -> None:
 def test_operations_endpoints_need_no_token(secured: str) -> None:
     for path in ("/livez", "/readyz", "/metrics", "/openapi.json", "/docs"):
         assert httpx.get(secured + path).status_code == 200, path
+
+
+def test_an_unknown_service_is_not_revealed_without_a_token(secured: str) -> None:
+    body = hook_request("patient-view", sample("dhea-ssri-woman"))
+    nope = "/cds-services/nope"
+    assert httpx.post(secured + nope, json=body).status_code == 401
+    assert httpx.post(secured + nope + "/feedback", json={"feedback": []}).status_code == 401
+    headers = {"Authorization": f"Bearer {sandbox_token(secured + nope)}"}
+    assert httpx.post(secured + nope, json=body, headers=headers).status_code == 404

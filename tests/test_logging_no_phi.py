@@ -63,3 +63,31 @@ def test_a_hook_call_logs_no_phi_and_no_token(
     forbidden += [n.get("family", "") for n in patient.get("name", []) if n.get("family")]
     for secret in forbidden:
         assert secret not in logs, f"{secret!r} appears in the logs"
+
+
+def test_an_unexpected_error_is_a_500_outcome_logged_without_its_message(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an exception raised while reading patient data may quote that data in its message
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("patient Jane Doe, DHEA-S 410")
+
+    monkeypatch.setattr("cds.api.assess", broken)
+    body = hook_request("patient-view", sample("dhea-ssri-woman"))
+    with running_service(tmp_path, pack=load_pack(Path("rules")), clock=lambda: NOW) as url:
+        response = httpx.post(
+            f"{url}/cds-services/neurosteroid-patient-view",
+            json=body,
+            headers={"Origin": "https://sandbox.cds-hooks.org"},
+        )
+        assert httpx.get(f"{url}/livez").status_code == 200  # and the service goes on
+    assert response.status_code == 500
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert "access-control-allow-origin" in response.headers
+    out, err = capfd.readouterr()
+    errors = [json.loads(line) for line in out.splitlines() if '"internal_error"' in line]
+    assert [(e["error"], e["at"].split(":")[0]) for e in errors] == [
+        ("RuntimeError", __file__.rsplit("/", 1)[-1])
+    ]
+    assert "Jane Doe" not in out + err
+    assert "410" not in out + err

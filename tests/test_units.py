@@ -28,3 +28,15 @@ def test_mass_to_substance_needs_a_molar_mass() -> None:
 def test_an_unknown_unit_is_an_error() -> None:
     with pytest.raises(UnitError):
         convert(1.0, "furlongs/fortnight", "mg")
+
+
+# Found by a mutation fuzz of request bodies: pint's parser raises AssertionError and
+# tokenize.TokenError on these, which reached the app as a 500.
+@pytest.mark.parametrize(
+    "unit", ["<", "(", ">=", "'", "{", "10*", "ng/mL*", "mcg/dL)", "mg/day (", "u" * 500]
+)
+def test_a_malformed_unit_is_a_unit_error(unit: str) -> None:
+    with pytest.raises(UnitError):
+        convert(1.0, unit, "ug/dL", 368.5)
+    with pytest.raises(UnitError):
+        convert(1.0, "ug/dL", unit, 368.5)
