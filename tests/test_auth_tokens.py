@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -169,11 +170,13 @@ class JWKSServer:
         self.jwks: dict[str, Any] = {"keys": []}
         self.status = 200
         self.hits = 0
+        self.delay_s = 0.0
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 owner.hits += 1
+                time.sleep(owner.delay_s)
                 body = json.dumps(owner.jwks).encode()
                 self.send_response(owner.status)
                 self.send_header("Content-Type", "application/json")
@@ -521,17 +524,32 @@ def test_jti_replay_is_refused() -> None:
     _run(_sandbox_issuer(), scenario)
 
 
-def test_replay_cache_is_pruned_and_capped() -> None:
+def test_replay_cache_is_pruned_when_tokens_expire() -> None:
     async def scenario(validator: TokenValidator, clock: FrozenClock) -> None:
         await validator.validate(f"Bearer {_sandbox_token(exp=NOW + 60)}", SERVICE_URL)
-        await validator.validate(f"Bearer {_sandbox_token(exp=NOW + 7200)}", SERVICE_URL)
+        await validator.validate(f"Bearer {_sandbox_token(exp=NOW + 3000)}", SERVICE_URL)
         assert validator.replay_cache_size == 2
         clock.now = NOW + 60 + LEEWAY + 1  # the first token has expired: its jti is dropped
         await validator.validate(f"Bearer {_sandbox_token(clock.now)}", SERVICE_URL)
         assert validator.replay_cache_size == 2
-        clock.now = NOW + 3600 + 1  # the long-lived token's jti is kept at most an hour
+        clock.now = NOW + 3000 + LEEWAY + 1
         await validator.validate(f"Bearer {_sandbox_token(clock.now)}", SERVICE_URL)
         assert validator.replay_cache_size == 1
+
+    _run(_sandbox_issuer(), scenario, max_token_lifetime_s=3600)
+
+
+# Found by a security review: a token with exp ten years ahead was accepted, and accepted again
+# once the replay cache (which keeps a jti at most an hour) had forgotten it.
+def test_a_token_valid_for_longer_than_the_replay_cache_is_refused() -> None:
+    async def scenario(validator: TokenValidator, clock: FrozenClock) -> None:
+        near = _sandbox_token(exp=NOW + 3600)
+        await validator.validate(f"Bearer {near}", SERVICE_URL)
+        with pytest.raises(AuthError, match="more than 3600s ahead"):
+            await validator.validate(f"Bearer {_sandbox_token(exp=NOW + 3600 * 24)}", SERVICE_URL)
+        clock.now = NOW + 3600 + LEEWAY  # still inside its validity: still a replay
+        with pytest.raises(AuthError, match="already used"):
+            await validator.validate(f"Bearer {near}", SERVICE_URL)
 
     _run(_sandbox_issuer(), scenario, max_token_lifetime_s=3600)
 
@@ -608,8 +626,8 @@ def test_allow_listed_jku_unreachable_and_key_not_inline_is_refused(dead_url: st
 EHR_ISS = "https://ehr.example.org"
 
 
-def _ehr_token(key: Any, kid: str) -> str:
-    return _sign(_claims(iss=EHR_ISS), key, alg="ES256", kid=kid, jku=None)
+def _ehr_token(key: Any, kid: str, now: float = NOW) -> str:
+    return _sign(_claims(now, iss=EHR_ISS), key, alg="ES256", kid=kid, jku=None)
 
 
 def test_jwks_url_fetched_lazily_on_first_use(jwks_server: JWKSServer) -> None:
@@ -709,6 +727,59 @@ def test_jwks_url_http_error_is_refused_then_recovers(jwks_server: JWKSServer) -
         assert jwks_server.hits == 2
 
     _run(issuers, scenario, network=True, jwks_refresh_min_interval_s=60)
+
+
+# Found by a security review: cached keys never expired (a withdrawn key worked until a
+# restart), and a server answering slowly held validation past every timeout.
+def test_a_withdrawn_key_stops_working_once_the_set_is_old(jwks_server: JWKSServer) -> None:
+    key, public_jwk = _ec_key("k1", ec.SECP256R1(), "ES256")
+    jwks_server.jwks = {"keys": [public_jwk]}
+    issuers = _issuers({"iss": EHR_ISS, "jwks_url": jwks_server.url})
+
+    async def scenario(validator: TokenValidator, clock: FrozenClock) -> None:
+        await validator.validate(f"Bearer {_ehr_token(key, 'k1', clock.now)}", SERVICE_URL)
+        jwks_server.jwks = {"keys": []}  # the EHR withdraws the key
+        clock.now += 3599
+        await validator.validate(f"Bearer {_ehr_token(key, 'k1', clock.now)}", SERVICE_URL)
+        assert jwks_server.hits == 1
+        clock.now += 1
+        with pytest.raises(AuthError, match="no key"):
+            await validator.validate(f"Bearer {_ehr_token(key, 'k1', clock.now)}", SERVICE_URL)
+        assert jwks_server.hits == 2
+
+    _run(issuers, scenario, network=True, jwks_max_age_s=3600, jwks_refresh_min_interval_s=60)
+
+
+def test_an_old_set_is_kept_when_its_refresh_fails(jwks_server: JWKSServer) -> None:
+    key, public_jwk = _ec_key("k1", ec.SECP256R1(), "ES256")
+    jwks_server.jwks = {"keys": [public_jwk]}
+    issuers = _issuers({"iss": EHR_ISS, "jwks_url": jwks_server.url})
+
+    async def scenario(validator: TokenValidator, clock: FrozenClock) -> None:
+        await validator.validate(f"Bearer {_ehr_token(key, 'k1', clock.now)}", SERVICE_URL)
+        jwks_server.status = 503
+        clock.now += 3600
+        await validator.validate(f"Bearer {_ehr_token(key, 'k1', clock.now)}", SERVICE_URL)
+        clock.now += 10  # not retried at every call: once per refresh interval
+        await validator.validate(f"Bearer {_ehr_token(key, 'k1', clock.now)}", SERVICE_URL)
+        assert jwks_server.hits == 2
+
+    _run(issuers, scenario, network=True, jwks_max_age_s=3600, jwks_refresh_min_interval_s=60)
+
+
+def test_a_slow_jwks_server_is_cut_at_the_deadline(jwks_server: JWKSServer) -> None:
+    key, public_jwk = _ec_key("k1", ec.SECP256R1(), "ES256")
+    jwks_server.jwks = {"keys": [public_jwk]}
+    jwks_server.delay_s = 3.0
+    issuers = _issuers({"iss": EHR_ISS, "jwks_url": jwks_server.url})
+
+    async def scenario(validator: TokenValidator, _: FrozenClock) -> None:
+        started = time.monotonic()
+        with pytest.raises(AuthError, match="no answer within"):
+            await validator.validate(f"Bearer {_ehr_token(key, 'k1')}", SERVICE_URL)
+        assert time.monotonic() - started < 2.5
+
+    _run(issuers, scenario, network=True, jwks_fetch_deadline_s=0.5)
 
 
 def test_jwks_url_not_a_jwk_set_is_refused(jwks_server: JWKSServer) -> None:

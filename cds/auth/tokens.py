@@ -115,6 +115,7 @@ class _KeySource:
     """Keys fetched from one URL (an issuer's ``jwks_url`` or an allow-listed ``jku``)."""
 
     keys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fetched_at: float | None = None
     last_attempt: float | None = None
     last_error: str | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -137,6 +138,8 @@ class TokenValidator:
         clock: Callable[[], float] = time.time,
         leeway_s: float = 5.0,
         jwks_refresh_min_interval_s: float = 60.0,
+        jwks_max_age_s: float = 3600.0,
+        jwks_fetch_deadline_s: float = 5.0,
         max_token_lifetime_s: float = 3600,
     ) -> None:
         self._issuers = issuers
@@ -144,6 +147,8 @@ class TokenValidator:
         self._clock = clock
         self._leeway_s = leeway_s
         self._refresh_interval_s = jwks_refresh_min_interval_s
+        self._max_age_s = jwks_max_age_s
+        self._fetch_deadline_s = jwks_fetch_deadline_s
         self._max_lifetime_s = max_token_lifetime_s
         self._inline_keys: dict[str, dict[str, dict[str, Any]]] = {
             issuer.iss: issuer.jwks.by_kid() for issuer in issuers.issuers if issuer.jwks
@@ -181,7 +186,8 @@ class TokenValidator:
             raise AuthError("missing Authorization header")
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer":
-            raise AuthError(f"Authorization scheme is not Bearer: {_short(scheme[:20])}")
+            # no part of the header in the message: without a scheme, it is the credential
+            raise AuthError("Authorization scheme is not Bearer")
         token = token.strip()
         if not token or " " in token:
             raise AuthError("malformed Bearer credentials")
@@ -254,6 +260,11 @@ class TokenValidator:
             raise AuthError(f"JWT expired at {exp} (now {now:.0f}, leeway {self._leeway_s}s)")
         if iat > now + self._leeway_s:
             raise AuthError(f"JWT iat {iat} is in the future (now {now:.0f})")
+        # A token still valid after the jti replay cache has forgotten it could be replayed
+        # then: its exp may be at most the cache's span ahead. (Not bounded by iat: the spec's
+        # own example token was issued years before it expires.)
+        if exp > now + self._max_lifetime_s + self._leeway_s:
+            raise AuthError(f"JWT exp {exp} is more than {self._max_lifetime_s:.0f}s ahead")
         nbf = claims.get("nbf")
         if nbf is not None:
             if not isinstance(nbf, int | float) or isinstance(nbf, bool):
@@ -296,35 +307,56 @@ class TokenValidator:
 
     async def _key_from_url(self, url: str, kid: str) -> tuple[dict[str, Any] | None, str | None]:
         """The key ``kid`` from the JWK Set at ``url``: cached, fetched on first use, refetched
-        on an unknown kid when the last attempt is older than the refresh interval.
+        on an unknown kid when the last attempt is older than the refresh interval, and once the
+        set is older than its maximum age (a key the issuer withdrew stops working then; if that
+        fetch fails, the cached set stays in use).
 
         Returns (key, None), or (None, the last fetch error or None if the set lacks the kid).
         """
         source = self._sources.get(url)
         if source is None:
             source = self._sources[url] = _KeySource()
-        if kid in source.keys:
+        if kid in source.keys and not self._stale(source):
             return source.keys[kid], None
         async with source.lock:
-            if kid in source.keys:  # fetched by a concurrent call while we waited
+            if kid in source.keys and not self._stale(source):  # fetched while we waited
                 return source.keys[kid], None
             now = self._clock()
             due = (
-                source.last_attempt is None or now - source.last_attempt >= self._refresh_interval_s
+                source.last_attempt is None
+                or now - source.last_attempt >= self._refresh_interval_s
+                or self._stale(source)
             )
             if due:
                 source.last_attempt = now
                 try:
                     source.keys = await self._fetch_jwks(url)
+                    source.fetched_at = now
                     source.last_error = None
                 except AuthError as exc:
                     source.last_error = str(exc)
                     logger.warning("JWKS fetch failed: %s", exc)
             return source.keys.get(kid), source.last_error
 
+    def _stale(self, source: _KeySource) -> bool:
+        return source.fetched_at is not None and (
+            self._clock() - source.fetched_at >= self._max_age_s
+            and (
+                source.last_attempt is None
+                or self._clock() - source.last_attempt >= self._refresh_interval_s
+            )
+        )
+
     async def _fetch_jwks(self, url: str) -> dict[str, dict[str, Any]]:
         try:
-            response = await self._http.get(url, headers={"Accept": "application/json"})
+            # one deadline for the whole fetch: a server dripping bytes would otherwise hold
+            # every validation that waits on this set's lock
+            response = await asyncio.wait_for(
+                self._http.get(url, headers={"Accept": "application/json"}),
+                self._fetch_deadline_s,
+            )
+        except TimeoutError:
+            raise AuthError(f"GET {url}: no answer within {self._fetch_deadline_s:.0f}s") from None
         except httpx.HTTPError as exc:
             raise AuthError(f"GET {url}: {type(exc).__name__}: {exc}") from None
         if response.status_code != 200:
@@ -383,13 +415,13 @@ class TokenValidator:
         cache_key = (issuer.iss, jti)
         if cache_key in self._seen_jti:
             raise AuthError(f"JWT jti {_short(jti)} from {issuer.iss} was already used")
-        until = min(exp + self._leeway_s, now + self._max_lifetime_s)
+        until = exp + self._leeway_s  # as long as the token is valid (bounded in _check_times)
         self._seen_jti[cache_key] = until
         heapq.heappush(self._jti_expiry_heap, (until, cache_key))
 
     def _prune_jti(self, now: float) -> None:
         heap = self._jti_expiry_heap
-        while heap and heap[0][0] <= now:
+        while heap and heap[0][0] < now:  # a token is valid up to exp + leeway included
             until, cache_key = heapq.heappop(heap)
             if self._seen_jti.get(cache_key) == until:
                 del self._seen_jti[cache_key]
