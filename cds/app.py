@@ -101,6 +101,8 @@ def create_app(
         runtime.audit.start()
         if settings.auth_warning:
             log.warning("auth_off", message=settings.auth_warning)
+        for warning in settings.startup_warnings:
+            log.warning("unsafe_setting", message=warning)
         await reloader.start(watch=settings.watch_rules)
         restore_sighup = reloader.own_sighup()
         heap.settle()  # after everything the process keeps is built: see cds/heap.py

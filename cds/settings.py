@@ -42,6 +42,22 @@ class Settings(BaseSettings):
     )
 
     @property
+    def startup_warnings(self) -> list[str]:
+        """Settings that work but are unsafe in production; logged at start-up."""
+        out = []
+        if self.patient_key_secret.startswith("change-me") or len(self.patient_key_secret) < 16:
+            out.append(
+                "CDS_PATIENT_KEY_SECRET is a placeholder or under 16 characters: the patient keys"
+                " in stored rows can be reversed by trying ids. Set a random secret (32+ bytes)."
+            )
+        if self.auth == "jwt" and not self.public_base_url:
+            out.append(
+                "CDS_AUTH=jwt without CDS_PUBLIC_BASE_URL: a token's aud is compared with a URL"
+                " built from the request's Host header. Set the base URL EHRs call."
+            )
+        return out
+
+    @property
     def auth_warning(self) -> str | None:
         """What the start-up log, every response header and every page say when auth is off."""
         return AUTH_OFF_WARNING if self.auth == "off" else None
