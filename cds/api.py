@@ -7,6 +7,7 @@ and metrics on the side.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -40,6 +41,8 @@ from cds.settings import Settings
 from cds.storage import FeedbackItem, InvocationRecord, IssuedCardRecord, Store
 
 REQUIRED_KEYS = {"patient"}
+# The messages of the request models' checks across fields start with the field they blame
+_LEADING_FIELD = re.compile(r"^([A-Za-z]+(?:\.[A-Za-z]+)*) ")
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
@@ -126,7 +129,10 @@ def bad_request(exc: ValidationError | RequestError) -> JSONResponse:
         return operation_outcome(400, "invalid", exc.message, exc.location)
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
-    return operation_outcome(400, "invalid", f"{where or 'body'}: {first['msg']}", where or None)
+    message = first["msg"].removeprefix("Value error, ")
+    if not where and (named := _LEADING_FIELD.match(message)):  # a check across fields
+        return operation_outcome(400, "invalid", message, named.group(1))
+    return operation_outcome(400, "invalid", f"{where or 'body'}: {message}", where or None)
 
 
 def _audience(request: Request, settings: Settings) -> str:
@@ -257,16 +263,32 @@ async def _hook_request(
     """The hook and the parsed request, or the error response (404, 401 or 400)."""
     if (refused := await _known_and_allowed(service_id, request, runtime)) is not None:
         return refused
-    try:
-        hook_request = parse_body(HookRequest, await request.body())
-    except (ValidationError, RequestError) as exc:
-        return bad_request(exc)
     hook = SERVICES[service_id][0]
+    raw = await request.body()
+    try:
+        hook_request = parse_body(HookRequest, raw)
+    except (ValidationError, RequestError) as exc:
+        # say first that the request went to the wrong service, if it did: the checks that
+        # failed were those of the hook it names (an order-sign body at patient-view)
+        sent = _hook_of(raw) if isinstance(exc, ValidationError) else None
+        if sent is not None and sent != hook:
+            return _wrong_service(service_id, hook, sent)
+        return bad_request(exc)
     if hook_request.hook != hook:
-        return operation_outcome(
-            400, "invalid", f"service '{service_id}' serves {hook}, not {hook_request.hook}", "hook"
-        )
+        return _wrong_service(service_id, hook, hook_request.hook)
     return hook, hook_request
+
+
+def _hook_of(raw: bytes) -> str | None:
+    """The ``hook`` a body names (a parse that succeeded once already, on an error path only)."""
+    data = orjson.loads(raw)
+    hook = data.get("hook") if isinstance(data, dict) else None
+    return hook if isinstance(hook, str) and hook else None
+
+
+def _wrong_service(service_id: str, hook: str, sent: str) -> Response:
+    message = f"service '{service_id}' serves {hook}, not {sent[:40]!r}"
+    return operation_outcome(400, "invalid", message, "hook")
 
 
 def _reason(entry: Any, field: str) -> str | None:

@@ -50,7 +50,7 @@ class FhirAuthorization(_Lenient):
 
 class HookContext(_Lenient):
     userId: str = Field(min_length=1)  # noqa: N815 - CDS Hooks field names
-    patientId: str = Field(min_length=1)  # noqa: N815
+    patientId: str = Field(min_length=1, max_length=64)  # noqa: N815 - a FHIR id: ≤ 64
     encounterId: str | None = None  # noqa: N815
     selections: list[str] | None = None
     draftOrders: dict[str, Any] | None = None  # noqa: N815

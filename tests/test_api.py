@@ -102,13 +102,21 @@ def test_a_patient_with_nothing_to_flag_gets_an_empty_card_list(
             {"hook": "patient-view", "hookInstance": "x", "context": {"userId": "P/1"}},
             "context.patientId",
         ),
-        (
+        (  # a FHIR id has at most 64 characters (a 70,000-character one was a 500)
+            {
+                "hook": "patient-view",
+                "hookInstance": "x",
+                "context": {"userId": "P/1", "patientId": "p" * 65},
+            },
+            "context.patientId",
+        ),
+        (  # an order-sign body sent to patient-view: the service is wrong, not its drafts
             {
                 "hook": "order-sign",
                 "hookInstance": "x",
                 "context": {"userId": "P/1", "patientId": "1"},
             },
-            None,
+            "hook",
         ),
     ],
 )
@@ -122,6 +130,38 @@ def test_malformed_requests_get_400_naming_the_field(
     assert outcome["resourceType"] == "OperationOutcome"
     if expression:
         assert outcome["issue"][0]["expression"] == [expression]
+
+
+# Found by a conformance review: checks across fields answered "body: Value error, ..." with
+# no expression
+@pytest.mark.parametrize(
+    ("changes", "expression"),
+    [
+        ({"context": {"userId": "P/1", "patientId": "1"}}, "context.draftOrders"),
+        (
+            {
+                "fhirAuthorization": {
+                    "access_token": "t",
+                    "token_type": "Bearer",
+                    "scope": "s",
+                    "subject": "c",
+                }
+            },
+            "fhirServer",
+        ),  # fmt: skip
+    ],
+)
+def test_checks_across_fields_name_the_field(
+    service: tuple[str, Path], changes: dict[str, Any], expression: str
+) -> None:
+    url, _ = service
+    body = hook_request("order-sign", sample("postpartum-zuranolone-benzo"))
+    body.update(changes)
+    response = httpx.post(f"{url}/cds-services/neurosteroid-order-sign", json=body)
+    assert response.status_code == 400
+    issue = response.json()["issue"][0]
+    assert issue["expression"] == [expression]
+    assert issue["diagnostics"].startswith(expression)
 
 
 def test_not_json_is_a_400_and_unknown_service_a_404(service: tuple[str, Path]) -> None:

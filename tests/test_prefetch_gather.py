@@ -235,6 +235,60 @@ async def test_missing_key_without_server_is_unavailable(client: httpx.AsyncClie
 async def test_another_patients_record_is_dropped(client: httpx.AsyncClient) -> None:
     data = await _gather(client, _nulls(patient={"resourceType": "Patient", "id": "999"}), None)
     assert data.patient is None
+    assert data.status["patient"] is DataStatus.UNAVAILABLE
+
+
+# Found by a conformance review: a prefetched patient that was not the context's (or not a
+# Patient at all), a null patient and a read answered 404 all gave 200 without the patient's
+# cards; the rules need the patient (sex, age), so that is a 412.
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"resourceType": "Patient", "id": "999"},
+        {"resourceType": "Observation", "id": "o9"},
+        {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": OUTCOME}]},
+        None,
+    ],
+    ids=["other-patient", "not-a-patient", "bundle-without-patient", "null"],
+)
+async def test_a_required_patient_that_is_not_the_contexts_is_unavailable(
+    client: httpx.AsyncClient, wrong: Any
+) -> None:
+    with pytest.raises(DataUnavailableError) as info:
+        await _gather(client, _nulls(patient=wrong), None, required={"patient"})
+    assert info.value.key == "patient"
+
+
+async def test_a_wrong_prefetched_patient_is_fetched_again(client: httpx.AsyncClient) -> None:
+    prefetch = _nulls(patient={"resourceType": "Patient", "id": "999"})
+    with running_fhir_server({"Patient/123": Route.json(PATIENT)}) as fake:
+        data = await _gather(client, prefetch, fake.base_url, required={"patient"})
+    assert data.patient == PATIENT
+    assert [r.path for r in fake.requests] == ["Patient/123"]
+
+
+async def test_a_patient_read_answered_404_is_unavailable(client: httpx.AsyncClient) -> None:
+    prefetch = _nulls()
+    del prefetch["patient"]
+    with (
+        running_fhir_server({"Patient/123": Route.status(404)}) as fake,
+        pytest.raises(DataUnavailableError) as info,
+    ):
+        await _gather(client, prefetch, fake.base_url, required={"patient"})
+    assert "no Patient resource" in info.value.reason
+
+
+# Found by a security review: a next link httpx cannot parse raised past the handler (500), and
+# one with dot segments was blamed on fhirServer (400); it is that key's data that is cut short.
+@pytest.mark.parametrize("next_url", ["Condition?x=\u0001", "a:b", "Condition/../../admin"])
+async def test_an_unusable_next_link_leaves_its_key_incomplete(
+    client: httpx.AsyncClient, next_url: str
+) -> None:
+    first = searchset([CONDITION], next_url=next_url)
+    with running_fhir_server({}) as fake:
+        data = await _gather(client, _nulls(conditions=first), fake.base_url)
+    assert data.conditions == [CONDITION]
+    assert data.status["conditions"] is DataStatus.INCOMPLETE
 
 
 async def test_no_token_or_url_in_logs(

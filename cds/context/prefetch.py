@@ -151,6 +151,25 @@ def _relative(next_url: str, fhir_server: str) -> str | None:
     return None
 
 
+def _holds_patient(value: Mapping[str, Any], patient_id: Any) -> bool:
+    """Whether a value of the ``patient`` key is the context's Patient (or a Bundle with it)."""
+    if value.get("resourceType") == "Bundle":
+        entries = value.get("entry")
+        resources = (
+            [e.get("resource") for e in entries if isinstance(e, dict)]
+            if isinstance(entries, list)
+            else []
+        )
+    else:
+        resources = [value]
+    return any(
+        isinstance(r, dict)
+        and r.get("resourceType") == "Patient"
+        and r.get("id") in (None, patient_id)
+        for r in resources
+    )
+
+
 def _usable(value: Any) -> bool:
     return (
         isinstance(value, dict)
@@ -187,6 +206,7 @@ async def gather(
         key_status[key] = DataStatus.UNAVAILABLE
         key_reason[key] = reason
 
+    patient_id = context.get("patientId")
     for key, template in PREFETCH_TEMPLATES.items():
         if key in prefetch:
             value = prefetch[key]
@@ -194,7 +214,10 @@ async def gather(
                 collected[key] = []
                 key_status[key] = DataStatus.COMPLETE
                 continue
-            if _usable(value):
+            wrong_patient = (
+                key == "patient" and _usable(value) and not _holds_patient(value, patient_id)
+            )
+            if _usable(value) and not wrong_patient:
                 resources, next_url = _resources(value)
                 collected[key] = resources
                 key_status[key] = DataStatus.COMPLETE
@@ -206,7 +229,11 @@ async def gather(
                         key_status[key] = DataStatus.INCOMPLETE
                         key_reason[key] = "the prefetched Bundle has more pages we cannot fetch"
                 continue
-            reason = "the client's prefetch failed"
+            reason = (
+                "the prefetched Patient is not context.patientId's"
+                if wrong_patient
+                else "the client's prefetch failed"
+            )
         else:
             reason = "not in the prefetch"
         if not fhir_server:
@@ -244,6 +271,11 @@ async def gather(
             else:
                 unavailable(key, outcome.reason)
 
+    if key_status.get("patient") is not DataStatus.UNAVAILABLE and not any(
+        _holds_patient(r, patient_id) for r in collected.get("patient", [])
+    ):  # a null prefetch, or a read the server answered 404: the rules need the patient
+        unavailable("patient", "no Patient resource for context.patientId")
+
     for wanted in sorted(required):
         keys = [k for k, c in PREFETCH_CATEGORY.items() if wanted in (k, c)]
         for key in keys:
@@ -252,7 +284,6 @@ async def gather(
 
     data = PatientData()
     category_status: dict[str, DataStatus] = {}
-    patient_id = context.get("patientId")
     for key, category in PREFETCH_CATEGORY.items():
         status = key_status.get(key, DataStatus.UNAVAILABLE)
         if status is not DataStatus.COMPLETE:

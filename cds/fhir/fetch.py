@@ -159,19 +159,23 @@ async def fetch_all(
     ``deadline_s`` (plus a few ms of cancellation). ``Authorization: Bearer <token>`` is sent only
     when ``access_token`` is non-empty.
 
-    Raises :class:`ValueError` for programmer errors only: ``deadline_s`` not positive,
-    ``page_cap`` below 1, ``fhir_server`` not an absolute http(s) URL, or a query that is not a
-    relative FHIR query (absolute, starting with ``/``, or with ``..`` segments).
+    Raises :class:`ValueError` when ``deadline_s`` is not positive, ``page_cap`` is below 1 or
+    ``fhir_server`` is not an absolute http(s) URL. A query that is not a relative FHIR query
+    (absolute, starting with ``/``, with ``..`` segments, or no URL at all) fails its own key.
     """
     if not deadline_s > 0:
         raise ValueError("deadline_s must be positive")
     if page_cap < 1:
         raise ValueError("page_cap must be at least 1")
     base = _base_url(fhir_server)
-    urls = {key: _query_url(base, query) for key, query in queries.items()}
-    headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
-
     results: dict[str, FetchOutcome] = {}
+    urls: dict[str, httpx.URL] = {}
+    for key, query in queries.items():
+        try:
+            urls[key] = _query_url(base, query)
+        except ValueError as exc:  # e.g. a next link the client sent: that key only
+            results[key] = FetchFailed(key, str(exc))
+    headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
 
     async def run(key: str, url: httpx.URL) -> None:
         results[key] = await _fetch_key(client, base, key, url, headers, page_cap)
@@ -216,10 +220,18 @@ def _query_url(base: httpx.URL, query: str) -> httpx.URL:
         raise ValueError("a prefetch query must be relative to the FHIR base URL")
     if any(segment in {".", ".."} for segment in path.split("/")):
         raise ValueError("a prefetch query must not contain dot segments")
-    url = httpx.URL(str(base) + query)
+    try:
+        url = httpx.URL(str(base) + query)
+    except httpx.InvalidURL as exc:  # not a ValueError; e.g. over httpx's length limit
+        raise ValueError("a prefetch query must be a valid URL") from exc
     if not _same_origin(url, base) or not url.path.startswith(base.path):
         raise ValueError("a prefetch query must stay under the FHIR base URL")
     return url
+
+
+def _named(resource_type: str) -> str:
+    """A resource type the server sent, fit for a log line (it could hold a forged line)."""
+    return resource_type if resource_type.isalnum() and len(resource_type) <= 40 else "(junk)"
 
 
 def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
@@ -252,7 +264,7 @@ async def _fetch_key(
                 return FetchedResources(key, [], complete=True)
             if resource["resourceType"] != read_type:
                 raise _KeyFailedError(
-                    f"a read of {read_type} answered a {resource['resourceType']}"
+                    f"a read of {read_type} answered a {_named(resource['resourceType'])}"
                 )
             return FetchedResources(key, [resource], complete=True)
         return await _search(client, base, key, url, headers, page_cap)
@@ -276,7 +288,9 @@ async def _search(
         bundle = await _get_resource(client, next_url, headers, missing_ok=False)
         assert bundle is not None  # missing_ok=False never answers None
         if bundle["resourceType"] != "Bundle":
-            raise _KeyFailedError(f"a search answered a {bundle['resourceType']}, not a Bundle")
+            raise _KeyFailedError(
+                f"a search answered a {_named(bundle['resourceType'])}, not a Bundle"
+            )
         pages += 1
         resources.extend(_entry_resources(bundle))
         next_url = _next_link(base, bundle)
