@@ -443,8 +443,13 @@ def test_strong_inhibitor_card_suggests_30_mg_on_the_draft_order(
     assert suggestion["isRecommended"] is True
     (action,) = suggestion["actions"]
     assert action["type"] == "update"
-    dose = action["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
-    assert dose == {"value": 30, "unit": "mg"}
+    dosage = action["resource"]["dosageInstruction"][0]
+    dose = dosage["doseAndRate"][0]["doseQuantity"]
+    assert dose == {"value": 30, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
+    # the whole order says 30 mg (it kept "50 mg qPM" beside a 30 mg dose: found in review)
+    assert "30 mg" in dosage["text"]
+    assert "50 mg" not in dosage["text"]
+    assert "30 mg capsule product" in action["description"]
     assert resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 50
 
 
