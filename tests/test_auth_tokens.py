@@ -406,6 +406,20 @@ def test_aud_with_another_port_is_refused() -> None:
         _validate(_sandbox_issuer(), f"Bearer {token}")
 
 
+# Found by the security review: an aud with a query or user info matched the service URL.
+@pytest.mark.parametrize(
+    "aud",
+    [
+        SERVICE_URL + "?x=1",
+        SERVICE_URL + "#frag",
+        SERVICE_URL.replace("http://", "http://user@"),
+    ],
+)
+def test_aud_with_a_query_fragment_or_user_info_is_refused(aud: str) -> None:
+    with pytest.raises(AuthError, match="does not name the called URL"):
+        _validate(_sandbox_issuer(), f"Bearer {_sandbox_token(aud=aud)}")
+
+
 def test_expired_is_refused() -> None:
     token = _sandbox_token(exp=round(NOW) - LEEWAY - 1)
 

@@ -105,6 +105,8 @@ def _normalise_url(url: str) -> tuple[str, str, int | None, str] | None:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         return None
+    if parts.query or parts.fragment or parts.username is not None:
+        return None  # a service URL has none of these: such an aud names some other URL
     if port is None:
         port = 443 if scheme == "https" else 80
     return scheme, parts.hostname.lower(), port, parts.path or "/"
