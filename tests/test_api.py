@@ -148,7 +148,7 @@ def test_malformed_requests_get_400_naming_the_field(
                 }
             },
             "fhirServer",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_checks_across_fields_name_the_field(

@@ -477,6 +477,25 @@ async def test_fhir_server_must_be_an_http_url(client: httpx.AsyncClient, fhir_s
         await fetch_all(client, fhir_server, {"k": "Patient/1"}, access_token=None)
 
 
+# Found by the security review: fhirServer could name a cloud metadata endpoint, and the
+# request's access token would be sent there.
+@pytest.mark.parametrize(
+    "fhir_server",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fe80::1]/fhir",
+        "http://0.0.0.0:8080/fhir",
+        "http://[::ffff:169.254.169.254]/fhir",
+        "http://metadata.google.internal/computeMetadata",
+    ],
+)
+async def test_fhir_server_must_not_be_link_local(
+    client: httpx.AsyncClient, fhir_server: str
+) -> None:
+    with pytest.raises(ValueError, match="link-local"):
+        await fetch_all(client, fhir_server, {"k": "Patient/1"}, access_token="t")
+
+
 @pytest.mark.parametrize(("deadline_s", "page_cap"), [(0.0, 10), (-1.0, 10), (1.0, 0)])
 async def test_bad_limits_are_refused(
     client: httpx.AsyncClient, deadline_s: float, page_cap: int

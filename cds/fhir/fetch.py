@@ -35,6 +35,7 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import re
@@ -208,6 +209,9 @@ def _base_url(fhir_server: str) -> httpx.URL:
         raise ValueError("fhir_server is not a valid URL") from exc
     if url.scheme not in {"http", "https"} or not url.host:
         raise ValueError("fhir_server must be an absolute http(s) URL")
+    if _link_local(url.host):
+        # cloud metadata endpoints live there; the request's token would be sent to them
+        raise ValueError("fhir_server must not be a link-local or unspecified address")
     if url.query or url.fragment:
         raise ValueError("fhir_server must not carry a query or a fragment")
     path = url.path if url.path.endswith("/") else url.path + "/"
@@ -227,6 +231,18 @@ def _query_url(base: httpx.URL, query: str) -> httpx.URL:
     if not _same_origin(url, base) or not url.path.startswith(base.path):
         raise ValueError("a prefetch query must stay under the FHIR base URL")
     return url
+
+
+def _link_local(host: str) -> bool:
+    """An IP literal no FHIR server has: link-local (169.254/16, fe80::/10) or unspecified.
+    Host names are not resolved here (a name can still point there: see NOTES.md)."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host.rstrip(".").lower() in {"metadata.google.internal", "metadata"}
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_link_local or address.is_unspecified
 
 
 def _named(resource_type: str) -> str:
