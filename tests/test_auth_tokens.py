@@ -745,10 +745,15 @@ def test_jwks_url_http_error_is_refused_then_recovers(jwks_server: JWKSServer) -
 
 # Found by a security review: cached keys never expired (a withdrawn key worked until a
 # restart), and a server answering slowly held validation past every timeout.
-def test_a_withdrawn_key_stops_working_once_the_set_is_old(jwks_server: JWKSServer) -> None:
+def _ehr_serving_k1(jwks_server: JWKSServer) -> tuple[Any, TrustedIssuers]:
+    """An EHR issuer whose JWK Set (on ``jwks_server``) holds key k1; its private key."""
     key, public_jwk = _ec_key("k1", ec.SECP256R1(), "ES256")
     jwks_server.jwks = {"keys": [public_jwk]}
-    issuers = _issuers({"iss": EHR_ISS, "jwks_url": jwks_server.url})
+    return key, _issuers({"iss": EHR_ISS, "jwks_url": jwks_server.url})
+
+
+def test_a_withdrawn_key_stops_working_once_the_set_is_old(jwks_server: JWKSServer) -> None:
+    key, issuers = _ehr_serving_k1(jwks_server)
 
     async def scenario(validator: TokenValidator, clock: FrozenClock) -> None:
         await validator.validate(f"Bearer {_ehr_token(key, 'k1', clock.now)}", SERVICE_URL)
@@ -765,9 +770,7 @@ def test_a_withdrawn_key_stops_working_once_the_set_is_old(jwks_server: JWKSServ
 
 
 def test_an_old_set_is_kept_when_its_refresh_fails(jwks_server: JWKSServer) -> None:
-    key, public_jwk = _ec_key("k1", ec.SECP256R1(), "ES256")
-    jwks_server.jwks = {"keys": [public_jwk]}
-    issuers = _issuers({"iss": EHR_ISS, "jwks_url": jwks_server.url})
+    key, issuers = _ehr_serving_k1(jwks_server)
 
     async def scenario(validator: TokenValidator, clock: FrozenClock) -> None:
         await validator.validate(f"Bearer {_ehr_token(key, 'k1', clock.now)}", SERVICE_URL)
@@ -782,10 +785,8 @@ def test_an_old_set_is_kept_when_its_refresh_fails(jwks_server: JWKSServer) -> N
 
 
 def test_a_slow_jwks_server_is_cut_at_the_deadline(jwks_server: JWKSServer) -> None:
-    key, public_jwk = _ec_key("k1", ec.SECP256R1(), "ES256")
-    jwks_server.jwks = {"keys": [public_jwk]}
+    key, issuers = _ehr_serving_k1(jwks_server)
     jwks_server.delay_s = 3.0
-    issuers = _issuers({"iss": EHR_ISS, "jwks_url": jwks_server.url})
 
     async def scenario(validator: TokenValidator, _: FrozenClock) -> None:
         started = time.monotonic()
