@@ -58,6 +58,21 @@ def render_value(field: str, value: Any) -> str:
 _BOUNDS = frozenset({"<", "<=", ">", ">="})
 
 
+SUMMARY_LIMIT = 139  # CDS Hooks: a summary is "<140 characters"
+
+
+def shorten_summary(text: str) -> str:
+    """The summary within the spec's limit, cut at a word with "…" when a filled placeholder
+    made it longer (the checker keeps templates well under the limit)."""
+    if len(text) <= SUMMARY_LIMIT:
+        return text
+    cut = text[: SUMMARY_LIMIT - 1]
+    space = cut.rfind(" ")
+    if space >= SUMMARY_LIMIT // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-") + "…"
+
+
 def fill(template: str, bindings: Mapping[str, Mapping[str, Any]]) -> str:
     """``template`` with each ``{binding.field}`` replaced by the bound fact's value. A result
     the laboratory reported as a bound keeps its comparator: "<15", ">1500", never "15"."""
@@ -190,7 +205,7 @@ def _card(
         detail += f"\n\n**Data note:** {note}"
     card: dict[str, Any] = {
         "uuid": new_uuid(),
-        "summary": fill(template.summary, first.bindings)[:139],
+        "summary": shorten_summary(fill(template.summary, first.bindings)),
         "detail": detail + fixed.evidence,
         "indicator": template.indicator.value,
         "source": fixed.source,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cds.cards import fill
+from cds.cards import fill, shorten_summary
 from cds.facts import LabFact, field_specs, render_width
 
 TEMPLATE = "DHEA-S {lab.value} {lab.unit} (upper limit {lab.ref_high})"
@@ -39,3 +39,15 @@ def test_the_width_budget_of_a_lab_value_counts_its_comparator() -> None:
     """Summaries must fit 140 characters: the checker budgets ``{lab.value}`` this wide."""
     spec = field_specs(LabFact.fact_type)["value"]
     assert render_width(spec) >= len(">=") + len(fill("{l.value}", {"l": {"value": 123456.7}}))
+
+
+# Found by the conformance review: a summary made long by a filled placeholder was cut at 139
+# characters mid-word.
+def test_a_long_summary_is_cut_at_a_word_within_the_limit() -> None:
+    text = "Zuranolone with a strong CYP3A4 inhibitor: " + "ketoconazole-containing " * 6
+    short = shorten_summary(text)
+    assert len(short) <= 139 < len(text)
+    assert short.endswith("…")
+    assert text.startswith(short[:-1])
+    assert text[len(short) - 1] == " "  # the cut fell between words
+    assert shorten_summary("DHEA-S above range") == "DHEA-S above range"
