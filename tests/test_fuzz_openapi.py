@@ -1,13 +1,12 @@
 """Fuzzing the HTTP API: schemathesis over ``/openapi.json`` (auth off and auth jwt), plus a
-hand-rolled hypothesis fuzzer for the request bodies the OpenAPI document does not describe.
+hand-rolled hypothesis fuzzer for request bodies a schema cannot generate.
 
-The OpenAPI document FastAPI generates declares **no request body** for the CDS endpoints (they
-read the raw body and validate it with pydantic themselves), documents ``422`` (never sent: the
-app answers 400) and none of 400/401/404/412/413. So schemathesis can only fuzz what is described
-(path parameters, methods, the GET endpoints); the bodies are fuzzed by
-:func:`test_random_bodies_get_only_expected_statuses` and friends, which post random JSON, random
-bytes, truncated and mutated real requests, and random feedback, and accept only
-200/400/404/412/413.
+When this file was written the OpenAPI document declared no request body for the CDS endpoints
+(they read the raw body and validate it themselves) and listed ``422`` instead of the 400s they
+send; the document now describes both (``test_the_openapi_document_lists_every_operation``).
+Bodies a schema cannot produce (random bytes, truncated and mutated real requests, random
+feedback) are fuzzed by :func:`test_random_bodies_get_only_expected_statuses` and friends, which
+accept only 200/400/404/412/413.
 
 Bugs found here and not fixed in ``cds/`` are pinned by ``test_bug_*`` tests at the end of the
 file that assert today's wrong answer: they fail the day the bug is fixed (then invert them).
@@ -197,8 +196,8 @@ def test_openapi_auth_jwt(case: schemathesis.Case[Any], jwt_service: str) -> Non
         )
         assert signed.status_code in EXPECTED - {404}, (case.method, path)
     else:
-        # An unknown service id is answered 404 before the token is looked at (cds/api.py checks
-        # the id first), and a path that matches no route is Starlette's 404.
+        # An unknown service id is a 401 without a token (the token is checked first, so ids
+        # are not revealed), and a path that matches no route is Starlette's 404.
         assert anonymous.status_code in {401, 404, 413}, (case.method, path)
 
 

@@ -24,7 +24,7 @@ from cds.rules.problems import Code, Problem, suggest
 from cds.rules.terminology import Terminology
 from cds.units import KNOWN_UNITS, UnitError, convert
 
-SUMMARY_LIMIT = 140
+SUMMARY_LIMIT = 139  # CDS Hooks: "<140 characters"; cds/cards.py cuts at the same limit
 WITHIN_FIELD = {
     "lab": "days_ago",
     "observation": "days_ago",
