@@ -111,3 +111,10 @@ def test_the_server_refuses_to_start_on_an_invalid_pack(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "error E104 [bad] unknown value set 'nope'" in done.stderr
     assert "refusing to start" in done.stderr
+
+
+def test_a_file_that_is_not_utf8_is_reported_at_its_line(tmp_path: Path) -> None:
+    pack_dir = make_pack(tmp_path, [])
+    (pack_dir / "latin1.yaml").write_bytes(b"id: latin1\ntitle: caf\xe9\n")
+    problems = [str(p) for p in check_pack(pack_dir)[1]]
+    assert any("latin1.yaml:2:11: error E100" in p and "UTF-8" in p for p in problems), problems

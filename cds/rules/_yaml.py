@@ -48,7 +48,15 @@ class YamlSyntaxError(Exception):
 
 def load_yaml(path: Path) -> LoadedYaml:
     """Parse one YAML file. Raises :class:`YamlSyntaxError` with a position on bad syntax."""
-    text = path.read_text(encoding="utf-8")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise YamlSyntaxError(
+            "the file is not UTF-8 text: save it as UTF-8", Position(line, col)
+        ) from exc
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -65,7 +73,18 @@ def _construct(node: yaml.Node, loc: Loc, positions: dict[Loc, Position]) -> Any
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise YamlSyntaxError(
+                    "merge keys (<<) are not supported: write the fields out in full",
+                    _start(key_node),
+                )
             key = _scalar(key_node)
+            if isinstance(key, str | int) and key in out:
+                raise YamlSyntaxError(
+                    f"duplicate key {key!r}: the later value would silently replace the"
+                    " earlier one; keep one",
+                    _start(key_node),
+                )
             if isinstance(key, str | int):
                 out[key] = _construct(value_node, (*loc, key), positions)
                 # errors about an entry point at its key, the start of the line
@@ -83,8 +102,25 @@ def _construct(node: yaml.Node, loc: Loc, positions: dict[Loc, Position]) -> Any
 _constructor = yaml.SafeLoader("")
 
 
+def _start(node: yaml.Node) -> Position:
+    return Position(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
 def _scalar(node: yaml.Node) -> Any:
-    """A scalar's Python value with the safe loader's implicit types (dates, numbers, bools)."""
+    """A scalar's Python value with the safe loader's implicit types (dates, numbers, bools).
+    Raises :class:`YamlSyntaxError` for a tag the safe loader refuses (``!include``) and for a
+    value of its type that cannot be (``2026-02-30``, ``!!int high``)."""
     if isinstance(node, yaml.ScalarNode):
-        return _constructor.construct_object(node, deep=True)
+        try:
+            return _constructor.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise YamlSyntaxError(
+                f"{exc.problem}: rule files use plain YAML values, no tags", _start(node)
+            ) from exc
+        except ValueError as exc:  # e.g. a date that does not exist
+            raise YamlSyntaxError(
+                f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]}: {exc}"
+                " (quote it if it is meant as text)",
+                _start(node),
+            ) from exc
     return None  # a mapping or list used as a key: refused by the schema later
