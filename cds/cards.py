@@ -15,6 +15,7 @@ from typing import Any
 from cds.engine import Finding
 from cds.facts import FIELD_KINDS, Kind, from_day
 from cds.ids import new_uuid
+from cds.observability import log
 from cds.rules.model import GRADE_WORDS, PLACEHOLDER, Card, Indicator, SuggestionAction
 from cds.rules.pack import RulePack
 
@@ -291,8 +292,14 @@ def _action(
         if original is None:
             return None
         resource = copy.deepcopy(dict(original))
-        for path, value in (action.set or {}).items():
-            _set_path(resource, path, value)
+        try:
+            for path, value in (action.set or {}).items():
+                _set_path(resource, path, value)
+        except (TypeError, IndexError, AttributeError):
+            # the draft's shape differs from the path (the checker knows FHIR's lists, not
+            # every EHR's drafts): no suggestion rather than a broken order or a 500
+            log.warning("suggestion_not_applicable", rule=finding.rule_id, path=path[:80])
+            return None
         out["resource"] = resource
         return out
     return None
@@ -305,6 +312,10 @@ def _set_path(resource: dict[str, Any], path: str, value: Any) -> None:
     for i, part in enumerate(parts[:-1]):
         key: Any = int(part) if part.isdigit() else part
         nxt_is_index = parts[i + 1].isdigit()
+        if isinstance(node, list) != isinstance(key, int) or not isinstance(node, list | dict):
+            raise TypeError(
+                f"{path}: the draft has no {'list' if isinstance(key, int) else 'object'} at {part}"
+            )
         if isinstance(node, list):
             while len(node) <= key:
                 node.append([] if nxt_is_index else {})
@@ -312,7 +323,6 @@ def _set_path(resource: dict[str, Any], path: str, value: Any) -> None:
         else:
             node = node.setdefault(key, [] if nxt_is_index else {})
     last: Any = int(parts[-1]) if parts[-1].isdigit() else parts[-1]
-    if isinstance(node, list):
-        node[last] = value
-    else:
-        node[last] = value
+    if isinstance(node, list) != isinstance(last, int) or not isinstance(node, list | dict):
+        raise TypeError(f"{path}: the draft's shape differs at {parts[-1]}")
+    node[last] = value

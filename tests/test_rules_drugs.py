@@ -453,6 +453,25 @@ def test_strong_inhibitor_card_suggests_30_mg_on_the_draft_order(
     assert resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 50
 
 
+# Found by the validator review: a set path the draft's shape does not fit raised TypeError in
+# the card builder, a 500 that lost every card of the response.
+@pytest.mark.parametrize(
+    "dosage",
+    [{"text": "50 mg qPM"}, "50 mg qPM", [{"doseAndRate": {"doseQuantity": {"value": 50}}}]],
+    ids=["object-not-list", "text", "dose-and-rate-object"],
+)
+def test_a_draft_of_another_shape_gets_the_card_without_the_update(
+    engine: RuleEngine, pack: RulePack, dosage: Any
+) -> None:
+    draft = zur(draft=True)
+    findings = engine.evaluate([draft, KETOCONAZOLE], hook=OSIGN, now=NOW)
+    resource = {"resourceType": "MedicationRequest", "id": "zur", "dosageInstruction": dosage}
+    cards = build_cards(findings, pack, draft_orders={draft.source_ref: resource})
+    card = next(c.card for c in cards if c.rule_id == "zur-strong-3a4-inhibitor")
+    assert "suggestions" not in card
+    assert resource["dosageInstruction"] == dosage  # the draft itself is never touched
+
+
 def test_the_card_shows_the_daily_dose(engine: RuleEngine, pack: RulePack) -> None:
     findings = engine.evaluate([zur(draft=True), KETOCONAZOLE], hook=OSIGN, now=NOW)
     card = next(c.card for c in build_cards(findings, pack) if c.rule_id.startswith("zur-strong"))

@@ -758,6 +758,78 @@ class RuleChecker:
                 f"summary can reach {worst} characters with the widest values; the limit "
                 f"is {SUMMARY_LIMIT}",
             )
+        for part in ("summary", "detail"):
+            for stray in _BRACES.finditer(getattr(rule.card, part)):
+                if not PLACEHOLDER.fullmatch(stray.group(0)):
+                    ctx.add(
+                        ("card", part),
+                        Code.UNKNOWN_BINDING,
+                        f"{stray.group(0)} is not a placeholder and would be shown as it is;"
+                        " write {alias.field} in lower case, without spaces",
+                    )
+        self._check_actions(ctx, rule, bindings)
+
+    def _check_actions(self, ctx: _Ctx, rule: Rule, bindings: dict[str, _Binding]) -> None:
+        """Suggestion actions the card builder can carry out on a draft order."""
+        assert rule.card is not None
+        for s_index, suggestion in enumerate(rule.card.suggestions):
+            for a_index, action in enumerate(suggestion.actions):
+                loc: Loc = ("card", "suggestions", s_index, "actions", a_index)
+                if action.type == "delete":
+                    ctx.add(loc, Code.BAD_ACTION, "delete actions are not carried out: use update")
+                elif action.type == "create" and not action.resource:
+                    ctx.add(loc, Code.BAD_ACTION, "a create action needs a resource")
+                elif action.type == "update":
+                    self._check_update(ctx, loc, action.from_binding, action.set, bindings)
+
+    @staticmethod
+    def _check_update(
+        ctx: _Ctx,
+        loc: Loc,
+        binding: str | None,
+        paths: dict[str, Any] | None,
+        bindings: dict[str, _Binding],
+    ) -> None:
+        orders = [
+            name for name, b in bindings.items() if b.positive and b.fact_type == "medication"
+        ]
+        if binding is None or binding not in orders:
+            ctx.add(
+                (*loc, "from_binding"),
+                Code.BAD_ACTION,
+                f"an update action names the draft order it changes with from_binding: "
+                f"{binding!r} is not a medication this rule binds",
+                suggest(binding or "", orders),
+            )
+        if not paths:
+            ctx.add(loc, Code.BAD_ACTION, "an update action needs set: {path: value}")
+            return
+        for path in paths:
+            if problem := _set_path_problem(path):
+                ctx.add((*loc, "set", path), Code.BAD_ACTION, f"set path {path!r}: {problem}")
+
+
+_BRACES = re.compile(r"\{[^{}\n]*\}")
+_SEGMENT = re.compile(r"[a-z][A-Za-z0-9]*|\d+")
+# MedicationRequest elements that are lists (FHIR R4): each must be followed by an index
+_FHIR_LISTS = frozenset(
+    {"dosageInstruction", "doseAndRate", "identifier", "category", "note", "reasonCode",
+     "reasonReference", "basedOn", "insurance", "contained", "extension", "coding",
+     "detectedIssue", "eventHistory", "supportingInformation", "additionalInstruction"}
+)  # fmt: skip
+
+
+def _set_path_problem(path: str) -> str | None:
+    """What is wrong with a dotted path into a FHIR resource (None: nothing seen)."""
+    parts = path.split(".")
+    if not all(_SEGMENT.fullmatch(p) for p in parts) or parts[0].isdigit():
+        return "write FHIR element names and list indexes joined by dots, e.g. a.0.b"
+    for here, after in zip(parts, [*parts[1:], None], strict=True):
+        if here in _FHIR_LISTS and (after is None or not after.isdigit()):
+            return f"'{here}' is a list: give the index of the element, e.g. {here}.0"
+        if after is not None and after.isdigit() and here not in _FHIR_LISTS:
+            return f"'{here}' is not a list this checker knows: no index after it"
+    return None
 
 
 def _first_line(path: Path, key: str) -> int:

@@ -35,6 +35,7 @@ class Code(StrEnum):
     UNKNOWN_OPERATOR = "E120"
     BAD_TERMINOLOGY = "E121"
     FACT_OVERLAP = "E122"
+    BAD_ACTION = "E123"
 
 
 @dataclass(frozen=True, slots=True)
