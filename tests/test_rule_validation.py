@@ -118,3 +118,42 @@ def test_a_file_that_is_not_utf8_is_reported_at_its_line(tmp_path: Path) -> None
     (pack_dir / "latin1.yaml").write_bytes(b"id: latin1\ntitle: caf\xe9\n")
     problems = [str(p) for p in check_pack(pack_dir)[1]]
     assert any("latin1.yaml:2:11: error E100" in p and "UTF-8" in p for p in problems), problems
+
+
+# Found by the validator review: 'min_age: 7D' was accepted and then made every DHEA-S result
+# without its own range an unusable resource at run time; 'low' above 'high' was accepted.
+@pytest.mark.parametrize(
+    ("band", "wrong"),
+    [
+        ("{sex: any, min_age: 7D, low: 1, high: 2}", "min_age"),
+        ("{sex: any, min_age: P18Y, low: 5, high: 2}", "low is above high"),
+    ],
+)
+def test_a_bad_reference_range_band_is_refused(tmp_path: Path, band: str, wrong: str) -> None:
+    pack_dir = make_pack(tmp_path, [])
+    folder = pack_dir / "reference-ranges"
+    folder.mkdir(exist_ok=True)
+    (folder / "bad.yaml").write_text(
+        "id: bad\nversion: '1'\nanalyte: dhea\nunit: ng/mL\n"
+        "source: {label: x, url: 'https://example.org'}\n"
+        f"ranges:\n- {band}\n"
+    )
+    pack, problems = check_pack(pack_dir)
+    assert pack is None
+    mine = [p for p in problems if p.path.name == "bad.yaml"]
+    assert [(p.code.value, p.line) for p in mine] == [("E121", 7)], problems
+    assert wrong in mine[0].message
+
+
+def test_the_committed_json_schema_is_the_models(tmp_path: Path) -> None:
+    # editors validate rule files with rules/schema/rule.schema.json: it must not drift
+    done = subprocess.run(
+        [sys.executable, "-m", "cds.cli", "rules", "schema", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    committed = Path(__file__).parents[1] / "rules" / "schema" / "rule.schema.json"
+    assert (tmp_path / "rule.schema.json").read_text() == committed.read_text()

@@ -88,6 +88,12 @@ class Effective(_Strict):
     start: date | None = None
     end: date | None = None
 
+    @model_validator(mode="after")
+    def _ordered(self) -> Effective:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError("start is after end: the rule would never be in effect")
+        return self
+
 
 class Operand(_Strict):
     """A reference to a field of another bound fact, optionally shifted (joins)."""
@@ -121,8 +127,8 @@ class Pattern(_Strict):
     as_: Binding | None = Field(
         None, alias="as", description="Binding name used by joins and card text"
     )
-    in_: str | list[str] | None = Field(
-        None, alias="in", description="Value-set membership (any of)"
+    in_: str | Annotated[list[str], Field(min_length=1)] | None = Field(
+        None, alias="in", description="Value-set membership (any of); `in: []` would match all"
     )
     where: dict[str, Any] = Field(default_factory=dict, description=WHERE_DOC)
     within: IsoDuration | None = Field(None, description="Look-back window from now, e.g. P12M")

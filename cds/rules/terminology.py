@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from cds.rules.durations import duration_days
 
@@ -58,12 +58,21 @@ class RangeSource(_Strict):
     section: str | None = None
 
 
+AgeDuration = Annotated[str, StringConstraints(pattern=r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$")]
+
+
 class RangeBand(_Strict):
     sex: Literal["male", "female", "any"]
-    min_age: str = "P0D"
-    max_age: str | None = None
+    min_age: AgeDuration = Field("P0D", description="ISO 8601, e.g. P18Y, P6M, P7D")
+    max_age: AgeDuration | None = None
     low: float | None = None
     high: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeBand:
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError("low is above high")
+        return self
 
 
 class ReferenceRangeTable(_Strict):
