@@ -370,7 +370,7 @@ class RuleChecker:
             if pattern.name:
                 ctx.add((*loc, "name"), Code.SCHEMA, "'name' is only for derived facts")
             specs = field_specs(pattern.fact)
-        valuesets = self._valuesets(ctx, (*loc, "in"), pattern.in_)
+        valuesets = self._valuesets(ctx, (*loc, "in"), pattern.in_, pattern.fact)
         lab_unit = self._lab_unit(valuesets) if pattern.fact == "lab" else None
         current = _Binding(pattern.fact, specs, lab_unit, not pattern.absent)
         visible = dict(bindings)
@@ -448,18 +448,31 @@ class RuleChecker:
             pattern.absent,
         )
 
-    def _valuesets(self, ctx: _Ctx, loc: Loc, raw: str | list[str] | None) -> tuple[str, ...]:
+    def _valuesets(
+        self, ctx: _Ctx, loc: Loc, raw: str | list[str] | None, fact: str
+    ) -> tuple[str, ...]:
         if raw is None:
             return ()
         names = [raw] if isinstance(raw, str) else raw
+        kinds = _KINDS_OF_FACT.get(fact)
         for j, name in enumerate(names):
-            if name not in self.terminology.valuesets:
-                where = loc if isinstance(raw, str) else (*loc, j)
+            where = loc if isinstance(raw, str) else (*loc, j)
+            valueset = self.terminology.valuesets.get(name)
+            if valueset is None:
                 ctx.add(
                     where,
                     Code.UNKNOWN_VALUESET,
                     f"unknown value set '{name}'",
                     suggest(name, self.terminology.valuesets),
+                )
+            elif kinds is not None and valueset.kind not in kinds:
+                fitting = [n for n, v in self.terminology.valuesets.items() if v.kind in kinds]
+                ctx.add(
+                    where,
+                    Code.UNKNOWN_VALUESET,
+                    f"value set '{name}' holds {valueset.kind} codes: a {fact} pattern never"
+                    " matches it",
+                    suggest(name, fitting),
                 )
         return tuple(names)
 
@@ -809,6 +822,15 @@ class RuleChecker:
                 ctx.add((*loc, "set", path), Code.BAD_ACTION, f"set path {path!r}: {problem}")
 
 
+# The value-set kinds each fact type can be coded by (a medication set on a condition pattern
+# makes a rule that never fires)
+_KINDS_OF_FACT: dict[str, frozenset[str]] = {
+    "medication": frozenset({"medication"}),
+    "condition": frozenset({"condition"}),
+    "lab": frozenset({"lab"}),
+    "observation": frozenset({"observation"}),
+    "order": frozenset({"lab", "procedure", "observation"}),
+}
 _BRACES = re.compile(r"\{[^{}\n]*\}")
 _SEGMENT = re.compile(r"[a-z][A-Za-z0-9]*|\d+")
 # MedicationRequest elements that are lists (FHIR R4): each must be followed by an index
