@@ -52,7 +52,9 @@ class RulePackError(CDSError):
     """A rule pack failed validation. ``problems`` holds every problem found, not just the first."""
 
     def __init__(self, problems: list[object]) -> None:
-        super().__init__(f"{len(problems)} problem(s) in the rule pack")
+        shown = "\n".join(str(p) for p in problems[:20])
+        more = f"\n… and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(f"{len(problems)} problem(s) in the rule pack:\n{shown}{more}")
         self.problems = problems
 
 

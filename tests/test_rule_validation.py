@@ -157,3 +157,15 @@ def test_the_committed_json_schema_is_the_models(tmp_path: Path) -> None:
     assert done.returncode == 0
     committed = Path(__file__).parents[1] / "rules" / "schema" / "rule.schema.json"
     assert (tmp_path / "rule.schema.json").read_text() == committed.read_text()
+
+
+def test_a_broken_pack_raised_from_create_app_says_its_problems(tmp_path: Path) -> None:
+    # found by the validator review: the traceback said only "1 problem(s) in the rule pack"
+    from cds.app import create_app
+    from cds.errors import RulePackError
+    from cds.settings import Settings
+
+    pack_dir = make_pack(tmp_path, [rule("bad-one", [])])
+    settings = Settings(auth="off", rules_dir=pack_dir, database_url=f"sqlite:///{tmp_path}/x.db")
+    with pytest.raises(RulePackError, match=r"(?s)problem\(s\).*E111.*bad-one"):
+        create_app(settings)
