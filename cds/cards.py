@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cds.engine import Finding
-from cds.facts import FIELD_KINDS, Kind, from_day
+from cds.facts import FIELD_KINDS, Kind, cut_at_word, from_day
 from cds.ids import new_uuid
 from cds.observability import log
 from cds.rules.model import GRADE_WORDS, PLACEHOLDER, Card, Indicator, SuggestionAction
@@ -64,14 +64,8 @@ SUMMARY_LIMIT = 139  # CDS Hooks: a summary is "<140 characters"
 
 def shorten_summary(text: str) -> str:
     """The summary within the spec's limit, cut at a word with "…" when a filled placeholder
-    made it longer (the checker keeps templates well under the limit)."""
-    if len(text) <= SUMMARY_LIMIT:
-        return text
-    cut = text[: SUMMARY_LIMIT - 1]
-    space = cut.rfind(" ")
-    if space >= SUMMARY_LIMIT // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:-") + "…"
+    made it longer (the checker keeps templates within the limit with the widest values)."""
+    return cut_at_word(text, SUMMARY_LIMIT)
 
 
 def fill(template: str, bindings: Mapping[str, Mapping[str, Any]]) -> str:

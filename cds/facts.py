@@ -59,6 +59,18 @@ DISPLAY_WIDTH = 40
 longer names at a word."""
 
 
+def cut_at_word(text: str, width: int) -> str:
+    """``text`` within ``width`` characters, cut at a word with "…" when it was longer (card
+    text must not show "Major depressive disorder, recurrent, m")."""
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1]
+    space = cut.rfind(" ")
+    if space >= width // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-") + "…"
+
+
 def _f(kind: Kind, doc: str, **kw: Any) -> Any:
     return field(default=None, metadata={"spec": FieldSpec(kind, doc, **kw)})
 

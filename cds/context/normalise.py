@@ -75,6 +75,7 @@ from cds.facts import (
     ObservationFact,
     OrderFact,
     PatientFact,
+    cut_at_word,
 )
 from cds.rules.terminology import CodeInfo, LabConcept, Terminology
 from cds.units import UnitError, convert
@@ -324,15 +325,8 @@ def _texts(concept: Any) -> list[str]:
 
 
 def _fit(text: str) -> str:
-    """A name cut to ``DISPLAY_WIDTH`` at a word boundary, with "…" when it was cut (card text
-    must not show "Major depressive disorder, recurrent, m")."""
-    if len(text) <= DISPLAY_WIDTH:
-        return text
-    cut = text[: DISPLAY_WIDTH - 1]
-    space = cut.rfind(" ")
-    if space >= DISPLAY_WIDTH // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:-") + "…"
+    """A display name within ``DISPLAY_WIDTH``, cut at a word."""
+    return cut_at_word(text, DISPLAY_WIDTH)
 
 
 def _display(concept: Any, fallback: str = "") -> str:
