@@ -106,6 +106,8 @@ def create_app(
         await reloader.start(watch=settings.watch_rules)
         restore_sighup = reloader.own_sighup()
         heap.settle()  # after everything the process keeps is built: see cds/heap.py
+        if not pack.live_rules:
+            log.warning("no_active_rules", pack=pack.pack_hash, message="no card can be issued")
         log.info(
             "started", pack=pack.pack_hash, rules=len(pack.live_rules), watch=reloader.watching
         )

@@ -202,6 +202,8 @@ def _validate(directory: Path) -> int:
         f"{directory}: {live} rules, {len(pack.terminology.valuesets)} value sets, "
         f"pack {pack.pack_hash}: OK"
     )
+    if not live:  # valid, but a service on it would never say anything: say so
+        print(f"warning: no rule files in {directory} (*.yaml, *.yml)", file=sys.stderr)
     return 0
 
 

@@ -21,6 +21,17 @@ BROKEN = Path(__file__).parent / "data" / "broken-rules"
 EXPECT = re.compile(r"^# expect: (E\d+)(?: line (\d+))?(?: (\S+))?")
 
 
+def validate_cli(pack_dir: Path) -> subprocess.CompletedProcess[str]:
+    """``cds rules validate`` on ``pack_dir``, as an informaticist runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "cds.cli", "rules", "validate", str(pack_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
 def _expectations() -> list[tuple[str, str, int | None, str | None]]:
     out = []
     for path in sorted(BROKEN.glob("*.yaml")):
@@ -38,13 +49,7 @@ def _expectations() -> list[tuple[str, str, int | None, str | None]]:
 def broken_pack_problems(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     pack_dir = make_pack(tmp_path_factory.mktemp("broken"), [])
     shutil.copytree(BROKEN, pack_dir / "broken")
-    done = subprocess.run(
-        [sys.executable, "-m", "cds.cli", "rules", "validate", str(pack_dir)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    done = validate_cli(pack_dir)
     assert done.returncode == 1
     return done.stderr.splitlines()
 
@@ -75,15 +80,18 @@ def test_every_error_class_has_a_broken_example() -> None:
 
 def test_a_valid_pack_passes_and_the_cli_says_so(tmp_path: Path) -> None:
     pack_dir = make_pack(tmp_path, [rule("fine", [{"fact": "medication", "in": "dhea-systemic"}])])
-    done = subprocess.run(
-        [sys.executable, "-m", "cds.cli", "rules", "validate", str(pack_dir)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    done = validate_cli(pack_dir)
     assert done.returncode == 0, done.stderr
     assert "1 rules" in done.stdout
+    assert "warning" not in done.stderr
+
+
+def test_a_pack_without_rules_passes_with_a_warning(tmp_path: Path) -> None:
+    # found by the validator review: an empty rules directory said only "0 rules … OK"
+    pack_dir = make_pack(tmp_path, [])
+    done = validate_cli(pack_dir)
+    assert done.returncode == 0, done.stderr
+    assert "warning: no rule files" in done.stderr
 
 
 def test_bad_terminology_is_reported_with_its_position(tmp_path: Path) -> None:
