@@ -7,7 +7,6 @@ and metrics on the side.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -30,7 +29,7 @@ from cds.context.prefetch import gather, prefetch_templates
 from cds.engine import RuleEngine
 from cds.errors import AuthError, DataUnavailableError, RequestError
 from cds.facts import EPOCH
-from cds.hooks import SERVICES, FeedbackBody, HookRequest
+from cds.hooks import SERVICES, FeedbackBody, FieldError, HookRequest
 from cds.observability import Metrics, log
 from cds.outcome import operation_outcome
 from cds.privacy import patient_key
@@ -41,8 +40,6 @@ from cds.settings import Settings
 from cds.storage import FeedbackItem, InvocationRecord, IssuedCardRecord, Store
 
 REQUIRED_KEYS = {"patient"}
-# The messages of the request models' checks across fields start with the field they blame
-_LEADING_FIELD = re.compile(r"^([A-Za-z]+(?:\.[A-Za-z]+)*) ")
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
@@ -112,15 +109,19 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
+def parse_json(raw: bytes) -> Any:
+    """The request body as JSON; ``RequestError`` when it is not JSON."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"body: not valid JSON: {exc}") from exc
+
+
 def parse_body(model: type[_Model], raw: bytes) -> _Model:
     """The request body as ``model``. orjson then ``model_validate``: half the time of
     ``model_validate_json`` on a hook request, whose prefetch pydantic leaves as plain data.
     Raises ``RequestError`` for a body that is not JSON, ``ValidationError`` for a bad field."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise RequestError(f"body: not valid JSON: {exc}") from exc
-    return model.model_validate(data)
+    return model.model_validate(parse_json(raw))
 
 
 def bad_request(exc: ValidationError | RequestError) -> JSONResponse:
@@ -128,11 +129,10 @@ def bad_request(exc: ValidationError | RequestError) -> JSONResponse:
     if isinstance(exc, RequestError):
         return operation_outcome(400, "invalid", exc.message, exc.location)
     first = exc.errors()[0]
+    if isinstance(cause := first.get("ctx", {}).get("error"), FieldError):
+        return operation_outcome(400, "invalid", str(cause), cause.field)
     where = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
-    message = first["msg"].removeprefix("Value error, ")
-    if not where and (named := _LEADING_FIELD.match(message)):  # a check across fields
-        return operation_outcome(400, "invalid", message, named.group(1))
-    return operation_outcome(400, "invalid", f"{where or 'body'}: {message}", where or None)
+    return operation_outcome(400, "invalid", f"{where or 'body'}: {first['msg']}", where or None)
 
 
 def _audience(request: Request, settings: Settings) -> str:
@@ -264,31 +264,17 @@ async def _hook_request(
     if (refused := await _known_and_allowed(service_id, request, runtime)) is not None:
         return refused
     hook = SERVICES[service_id][0]
-    raw = await request.body()
     try:
-        hook_request = parse_body(HookRequest, raw)
+        data = parse_json(await request.body())
+        # the service first: an order-sign body sent to patient-view would otherwise be told
+        # about its draft orders (the checks of the hook it names)
+        sent = data.get("hook") if isinstance(data, dict) else None
+        if isinstance(sent, str) and sent != hook:
+            message = f"service '{service_id}' serves {hook}, not {sent[:40]!r}"
+            return operation_outcome(400, "invalid", message, "hook")
+        return hook, HookRequest.model_validate(data)
     except (ValidationError, RequestError) as exc:
-        # say first that the request went to the wrong service, if it did: the checks that
-        # failed were those of the hook it names (an order-sign body at patient-view)
-        sent = _hook_of(raw) if isinstance(exc, ValidationError) else None
-        if sent is not None and sent != hook:
-            return _wrong_service(service_id, hook, sent)
         return bad_request(exc)
-    if hook_request.hook != hook:
-        return _wrong_service(service_id, hook, hook_request.hook)
-    return hook, hook_request
-
-
-def _hook_of(raw: bytes) -> str | None:
-    """The ``hook`` a body names (a parse that succeeded once already, on an error path only)."""
-    data = orjson.loads(raw)
-    hook = data.get("hook") if isinstance(data, dict) else None
-    return hook if isinstance(hook, str) and hook else None
-
-
-def _wrong_service(service_id: str, hook: str, sent: str) -> Response:
-    message = f"service '{service_id}' serves {hook}, not {sent[:40]!r}"
-    return operation_outcome(400, "invalid", message, "hook")
 
 
 def _reason(entry: Any, field: str) -> str | None:

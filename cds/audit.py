@@ -99,7 +99,6 @@ class AuditWriter:
             stopping = self._stopping  # read before draining: rows queued before stop() count
             self._drain()
             if stopping:
-                self._drain()  # anything appended while the last batch was written
                 return
 
     def _drain(self) -> None:

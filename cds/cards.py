@@ -289,7 +289,7 @@ def _action(
         try:
             for path, value in (action.set or {}).items():
                 _set_path(resource, path, value)
-        except (TypeError, IndexError, AttributeError):
+        except (TypeError, IndexError):
             # the draft's shape differs from the path (the checker knows FHIR's lists, not
             # every EHR's drafts): no suggestion rather than a broken order or a 500
             log.warning("suggestion_not_applicable", rule=finding.rule_id, path=path[:80])
@@ -306,10 +306,7 @@ def _set_path(resource: dict[str, Any], path: str, value: Any) -> None:
     for i, part in enumerate(parts[:-1]):
         key: Any = int(part) if part.isdigit() else part
         nxt_is_index = parts[i + 1].isdigit()
-        if isinstance(node, list) != isinstance(key, int) or not isinstance(node, list | dict):
-            raise TypeError(
-                f"{path}: the draft has no {'list' if isinstance(key, int) else 'object'} at {part}"
-            )
+        _require_shape(node, key)
         if isinstance(node, list):
             while len(node) <= key:
                 node.append([] if nxt_is_index else {})
@@ -317,6 +314,13 @@ def _set_path(resource: dict[str, Any], path: str, value: Any) -> None:
         else:
             node = node.setdefault(key, [] if nxt_is_index else {})
     last: Any = int(parts[-1]) if parts[-1].isdigit() else parts[-1]
-    if isinstance(node, list) != isinstance(last, int) or not isinstance(node, list | dict):
-        raise TypeError(f"{path}: the draft's shape differs at {parts[-1]}")
+    _require_shape(node, last)
     node[last] = value
+
+
+def _require_shape(node: Any, key: str | int) -> None:
+    """TypeError unless ``node`` is a list indexed by an int or an object keyed by a name."""
+    if not (isinstance(node, list) and isinstance(key, int)) and not (
+        isinstance(node, dict) and isinstance(key, str)
+    ):
+        raise TypeError(f"the draft has no {'list' if isinstance(key, int) else 'object'} here")

@@ -35,6 +35,15 @@ SERVICES: dict[str, tuple[str, str, str]] = {
 }
 
 
+class FieldError(ValueError):
+    """A check across fields, raised in a model validator, with the field it blames (pydantic
+    locates such errors at the model itself; the 400's expression names this field instead)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -67,13 +76,20 @@ class HookRequest(_Lenient):
     @model_validator(mode="after")
     def _consistent(self) -> HookRequest:
         if self.fhirAuthorization is not None and self.fhirServer is None:
-            raise ValueError("fhirServer is required when fhirAuthorization is present")
+            raise FieldError(
+                "fhirServer", "fhirServer is required when fhirAuthorization is present"
+            )
         if self.hook in ("order-select", "order-sign"):
             orders = self.context.draftOrders
             if not isinstance(orders, dict) or orders.get("resourceType") != "Bundle":
-                raise ValueError(f"context.draftOrders must be a FHIR Bundle for {self.hook}")
+                raise FieldError(
+                    "context.draftOrders",
+                    f"context.draftOrders must be a FHIR Bundle for {self.hook}",
+                )
         if self.hook == "order-select" and not self.context.selections:
-            raise ValueError("context.selections is required for order-select")
+            raise FieldError(
+                "context.selections", "context.selections is required for order-select"
+            )
         return self
 
 

@@ -60,6 +60,9 @@ def test_each_broken_file_is_reported_where_it_is_wrong(
 ) -> None:
     mine = [p for p in broken_pack_problems if f"/broken/{name}:" in p]
     assert any(f"error {code}" in p for p in mine), mine
+    # only that code: another error (an unknown value set, say) could stand in for the one the
+    # file is about and hide that its check is missing
+    assert all(f"error {code}" in p for p in mine), mine
     reported = next(p for p in mine if f"error {code}" in p)
     if line is not None:
         assert f"/broken/{name}:{line}:" in reported, reported

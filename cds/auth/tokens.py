@@ -324,10 +324,10 @@ class TokenValidator:
             if kid in source.keys and not self._stale(source):  # fetched while we waited
                 return source.keys[kid], None
             now = self._clock()
+            # a stale set's last attempt is at least its maximum age ago (> the interval),
+            # unless a refresh just failed: then the cached keys serve until the next attempt
             due = (
-                source.last_attempt is None
-                or now - source.last_attempt >= self._refresh_interval_s
-                or self._stale(source)
+                source.last_attempt is None or now - source.last_attempt >= self._refresh_interval_s
             )
             if due:
                 source.last_attempt = now
@@ -341,12 +341,8 @@ class TokenValidator:
             return source.keys.get(kid), source.last_error
 
     def _stale(self, source: _KeySource) -> bool:
-        return source.fetched_at is not None and (
-            self._clock() - source.fetched_at >= self._max_age_s
-            and (
-                source.last_attempt is None
-                or self._clock() - source.last_attempt >= self._refresh_interval_s
-            )
+        return (
+            source.fetched_at is not None and self._clock() - source.fetched_at >= self._max_age_s
         )
 
     async def _fetch_jwks(self, url: str) -> dict[str, dict[str, Any]]:

@@ -12,7 +12,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from cds.rules.durations import duration_days
 
@@ -58,7 +65,13 @@ class RangeSource(_Strict):
     section: str | None = None
 
 
-AgeDuration = Annotated[str, StringConstraints(pattern=r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$")]
+def _age(text: str) -> str:
+    if duration_days(text) < 0:  # raises ValueError for anything but an ISO 8601 duration
+        raise ValueError(f"an age is not negative: {text!r}")
+    return text
+
+
+AgeDuration = Annotated[str, AfterValidator(_age)]
 
 
 class RangeBand(_Strict):
