@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
+from starlette.background import BackgroundTask
 
 from cds.assessment import assess
 from cds.audit import AuditWriter
@@ -354,7 +355,7 @@ async def _evaluate(
         response = bad_request(exc)
     else:
         now = runtime.clock()
-        issued = assess(
+        assessment = assess(
             pack,
             engine,
             data,
@@ -362,7 +363,8 @@ async def _evaluate(
             now=now,
             patient_id=hook_request.context.patientId,
             draft_orders=hook_request.context.draftOrders,
-        ).cards
+        )
+        issued = assessment.cards
         if runtime.store.is_local or not any(pack.by_id[c.rule_id].rule.memory for c in issued):
             # a local SQLite read (~20 µs, plain sqlite3: see cds/storage) beats a thread hop
             issued = _remembered(runtime, pack, issued, key, now)
@@ -396,6 +398,9 @@ async def _evaluate(
             ],
         )
         response = JSONResponse({"cards": [c.card for c in issued]})
+        # Freeing the parsed body and its facts takes ~0.5 ms on a 300-resource history: the
+        # response holds them until it has been sent, so the EHR does not wait for it.
+        response.background = BackgroundTask(_release, hook_request, data, assessment)
     elapsed = time.perf_counter() - started
     runtime.metrics.latency.labels(service_id, str(status_code)).observe(elapsed)
     log.info(
@@ -409,6 +414,11 @@ async def _evaluate(
         ms=round(elapsed * 1000, 2),
     )
     return response
+
+
+async def _release(*_held: object) -> None:
+    """Nothing to do: the references this task holds are dropped with it, after the response
+    was sent. A coroutine, so that Starlette awaits it instead of hopping to a thread."""
 
 
 def _remembered(

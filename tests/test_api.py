@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -367,6 +369,39 @@ def test_audit_rows_and_feedback_carry_the_services_clock(service: tuple[str, Pa
     finally:
         store.close()
     assert called == issued == received == NOW
+
+
+def test_the_parsed_request_is_freed_after_the_response_is_sent(
+    service: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Freeing a 300-resource history takes ~0.5 ms: the EHR must have its cards before that.
+    from cds import api
+    from cds.assessment import Assessment
+    from cds.context.normalise import PatientData
+    from cds.hooks import HookRequest
+
+    url, _ = service
+    answered = threading.Event()
+    held: list[type] = []
+    released_after_answer: list[bool] = []
+
+    async def release(*objects: object) -> None:
+        held.extend(type(o) for o in objects)
+        for _ in range(500):  # the client must get its response while the objects are held
+            if answered.is_set():
+                break
+            await asyncio.sleep(0.01)
+        released_after_answer.append(answered.is_set())
+
+    monkeypatch.setattr(api, "_release", release)
+    response = httpx.post(f"{url}{PV}", json=hook_request("patient-view", sample("history-heavy")))
+    answered.set()
+    assert response.status_code == 200, response.text
+    deadline = time.monotonic() + 10
+    while not released_after_answer and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert released_after_answer == [True]
+    assert held == [HookRequest, PatientData, Assessment]
 
 
 @pytest.mark.parametrize("unit", ["<", "(", "mg/day ("])
