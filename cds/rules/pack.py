@@ -257,8 +257,9 @@ def _model(path: Path, model: type[_M], problems: list[Problem]) -> _M | None:
             loc = tuple(p for p in error["loc"] if isinstance(p, str | int))
             pos = doc.position(loc)
             where = ".".join(str(p) for p in loc)
+            message = error["msg"].removeprefix("Value error, ")
             problems.append(
-                Problem(path, pos.line, pos.col, Code.BAD_TERMINOLOGY, f"{where}: {error['msg']}")
+                Problem(path, pos.line, pos.col, Code.BAD_TERMINOLOGY, f"{where}: {message}")
             )
     return None
 

@@ -18,27 +18,41 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     model_validator,
 )
 
+from cds.rules.codesystems import ICD10CM, LOINC, RXNORM, SNOMED, code_problem, system_problem
 from cds.rules.durations import duration_days
 
-SYSTEM_ALIASES = {
-    "rxnorm": "http://www.nlm.nih.gov/research/umls/rxnorm",
-    "snomed": "http://snomed.info/sct",
-    "loinc": "http://loinc.org",
-    "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
-}
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+SYSTEM_ALIASES = {"rxnorm": RXNORM, "snomed": SNOMED, "loinc": LOINC, "icd10cm": ICD10CM}
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _checked_code(code: str, info: ValidationInfo) -> str:
+    """A code that cannot exist in its system would never match: refused with the reason."""
+    system = info.data.get("system")
+    if isinstance(system, str) and (problem := code_problem(system, code)):
+        raise ValueError(f"{code!r} {problem}")
+    return code
+
+
+def _checked_system(system: str) -> str:
+    if problem := system_problem(system):
+        raise ValueError(f"{system!r} {problem}")
+    return system
+
+
+CodeSystem = Annotated[str, AfterValidator(_checked_system)]
+SystemCode = Annotated[str, AfterValidator(_checked_code)]
+
+
 class CodeEntry(_Strict):
-    system: str
-    code: str
+    system: CodeSystem
+    code: SystemCode
     display: str
     concept: str | None = None
     source: str
@@ -116,8 +130,8 @@ class LabCatalog(_Strict):
 
 
 class CodeRef(_Strict):
-    system: str
-    code: str
+    system: CodeSystem
+    code: SystemCode
 
 
 class SynonymEntry(_Strict):
