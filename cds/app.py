@@ -20,7 +20,7 @@ from cds.audit import AuditWriter
 from cds.auth import TokenValidator, load_trusted_issuers
 from cds.engine import RuleEngine
 from cds.fhir.fetch import make_fhir_client
-from cds.middleware import BodyLimitMiddleware, InternalErrorMiddleware
+from cds.middleware import AuthWarningMiddleware, BodyLimitMiddleware, InternalErrorMiddleware
 from cds.observability import Metrics, configure_logging, log
 from cds.outcome import operation_outcome
 from cds.reload import Reloader
@@ -134,13 +134,9 @@ def create_app(
 
     app.include_router(router(runtime_of))
     include_web(app, runtime_of)
-    # The last one added runs first: CORS outermost, so that every answer (413 and 500
-    # included) carries its headers to a browser client.
-    app.add_middleware(
-        BodyLimitMiddleware,
-        limit=settings.max_body_bytes,
-        warning=settings.auth_warning,
-    )
+    # The last one added runs first: CORS outside the others, so that every answer (413 and
+    # 500 included) carries its headers to a browser client; the auth-off warning outermost.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(InternalErrorMiddleware)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     app.add_middleware(
@@ -149,6 +145,8 @@ def create_app(
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type"],
     )
+    if settings.auth_warning:
+        app.add_middleware(AuthWarningMiddleware, warning=settings.auth_warning)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> Response:

@@ -16,14 +16,33 @@ from cds.observability import log
 from cds.outcome import operation_outcome
 
 
-class BodyLimitMiddleware:
-    """413 for a body over ``limit`` bytes, by Content-Length or by counting what arrives;
-    adds ``X-CDS-Auth-Warning`` to every response when ``warning`` is set."""
+class AuthWarningMiddleware:
+    """``X-CDS-Auth-Warning`` on every response while authentication is off: outermost, so
+    that CORS preflight answers, 413s and the last-resort 500 carry it too."""
 
-    def __init__(self, app: ASGIApp, *, limit: int, warning: str | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, warning: str) -> None:
+        self.app = app
+        self.header = (b"x-cds-auth-warning", warning.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_warning(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_warning)
+
+
+class BodyLimitMiddleware:
+    """413 for a body over ``limit`` bytes, by Content-Length or by counting what arrives."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
         self.app = app
         self.limit = limit
-        self.warning = warning.encode() if warning else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,22 +70,13 @@ class BodyLimitMiddleware:
                     raise _TooLongError
             return message
 
-        async def send_with_warning(message: Message) -> None:
-            if message["type"] == "http.response.start" and self.warning:
-                message = dict(message)
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-cds-auth-warning", self.warning),
-                ]
-            await send(message)
-
         try:
-            await self.app(scope, counting_receive, send_with_warning)
+            await self.app(scope, counting_receive, send)
         except _TooLongError:
-            await self._too_long(scope, receive, send_with_warning)
+            await self._too_long(scope, receive, send)
         except Exception:
             if too_long:
-                await self._too_long(scope, receive, send_with_warning)
+                await self._too_long(scope, receive, send)
                 return
             raise
 

@@ -321,7 +321,19 @@ def test_cors_preflight_on_cds_endpoints(service: tuple[str, Path]) -> None:
 
 def test_auth_off_is_announced_on_every_response(service: tuple[str, Path]) -> None:
     url, _ = service
-    assert "X-CDS-Auth-Warning" in httpx.get(f"{url}/livez").headers
+    preflight = {"Origin": "https://sandbox.cds-hooks.org", "Access-Control-Request-Method": "POST"}
+    request = hook_request("patient-view", sample("dhea-ssri-woman"))
+    answers = {
+        "livez": httpx.get(f"{url}/livez"),
+        "cards": httpx.post(f"{url}{PV}", json=request),
+        "400": httpx.post(f"{url}{PV}", json={}),
+        "404": httpx.get(f"{url}/cds-services/nope"),
+        "413": httpx.post(f"{url}{PV}", content=b"x" * (2 << 20)),
+        "preflight": httpx.options(f"{url}{PV}", headers=preflight),
+        "sandbox": httpx.get(f"{url}/sandbox"),
+    }
+    missing = [name for name, r in answers.items() if "X-CDS-Auth-Warning" not in r.headers]
+    assert missing == []
 
 
 def test_the_sandbox_serves_the_samples_beside_the_rule_pack(tmp_path: Path) -> None:

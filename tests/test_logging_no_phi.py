@@ -92,6 +92,7 @@ def test_an_unexpected_error_is_a_500_outcome_logged_without_its_message(
     assert response.status_code == 500
     assert response.json()["resourceType"] == "OperationOutcome"
     assert "access-control-allow-origin" in response.headers
+    assert "x-cds-auth-warning" in response.headers
     out, err = capfd.readouterr()
     errors = [json.loads(line) for line in out.splitlines() if '"internal_error"' in line]
     assert [(e["error"], e["at"].split(":")[0]) for e in errors] == [
