@@ -79,6 +79,12 @@ def _construct(node: yaml.Node, loc: Loc, positions: dict[Loc, Position]) -> Any
                     _start(key_node),
                 )
             key = _scalar(key_node)
+            if isinstance(key, bool):
+                raise YamlSyntaxError(
+                    f"the key {key_node.value!r} is read by YAML as {str(key).lower()}, not as a"
+                    f" name: quote it ('{key_node.value}':) if you meant it",
+                    _start(key_node),
+                )
             if isinstance(key, str | int) and key in out:
                 raise YamlSyntaxError(
                     f"duplicate key {key!r}: the later value would silently replace the"

@@ -71,9 +71,25 @@ def parse_rule(doc: LoadedYaml, problems: list[Problem]) -> Rule | None:
     try:
         return Rule.model_validate(data)
     except ValidationError as exc:
-        for error in exc.errors():
-            _report_schema_error(ctx, error, data)
+        errors = exc.errors()
+        for error in errors:
+            if not _explained_by_a_typo(error, errors, data):
+                _report_schema_error(ctx, error, data)
         return None
+
+
+def _explained_by_a_typo(error: Any, errors: list[Any], data: Any) -> bool:
+    """A missing field whose misspelling sits beside it (``sumary:`` for ``summary:``): the
+    unknown-field error says it all, at the line of the typo."""
+    if error["type"] != "missing":
+        return False
+    loc = _data_loc(tuple(error["loc"]), data)
+    for other in errors:
+        if other["type"] == "extra_forbidden":
+            typo = _data_loc(tuple(other["loc"]), data)
+            if typo[:-1] == loc[:-1] and suggest(typo[-1], [loc[-1]]) == loc[-1]:
+                return True
+    return False
 
 
 def _report_schema_error(ctx: _Ctx, error: Any, data: Any) -> None:
@@ -90,7 +106,7 @@ def _report_schema_error(ctx: _Ctx, error: Any, data: Any) -> None:
             f"unknown hook {error['input']!r}; hooks are " + ", ".join(HOOKS),
             suggest(error["input"], HOOKS),
         )
-    elif kind == "literal_error":
+    elif kind in ("literal_error", "enum"):
         expected = re.findall(r"'([^']+)'", error.get("ctx", {}).get("expected", ""))
         ctx.add(loc, Code.SCHEMA, f"{where}: {error['msg']}", suggest(error["input"], expected))
     elif kind == "missing":
@@ -129,11 +145,19 @@ def _allowed_keys(parent: Loc, data: Any) -> list[str]:
             following.extend(_step(candidate, part))
         candidates = following
     names: list[str] = []
-    for candidate in candidates:
-        if isinstance(candidate, type) and hasattr(candidate, "model_fields"):
-            for name, info in candidate.model_fields.items():
-                names.append(info.alias or name)
+    for model in (m for candidate in candidates for m in _models(candidate)):
+        for name, info in model.model_fields.items():
+            names.append(info.alias or name)
     return names
+
+
+def _models(annotation: Any) -> list[type]:
+    """The pydantic models an annotation can hold (``Card | None`` → ``[Card]``)."""
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return [annotation]
+    if isinstance(annotation, type):
+        return []
+    return [m for arg in get_args(annotation) for m in _models(arg)]
 
 
 def _step(annotation: Any, part: str | int) -> list[Any]:

@@ -59,5 +59,9 @@ def suggest(word: object, choices: Iterable[str]) -> str | None:
     """The closest known name to a misspelt one, if any is close enough."""
     if not isinstance(word, str):
         return None
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    choices = list(choices)
+    same_but_case = [c for c in choices if c.lower() == word.lower()]
+    if same_but_case:
+        return same_but_case[0]
+    matches = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
     return matches[0] if matches else None
