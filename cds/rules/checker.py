@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cds.facts import FACT_CLASSES, FieldSpec, Kind, field_specs, render_width, to_day
 from cds.rules._yaml import LoadedYaml, Loc
@@ -73,21 +73,21 @@ def parse_rule(doc: LoadedYaml, problems: list[Problem]) -> Rule | None:
     except ValidationError as exc:
         errors = exc.errors()
         for error in errors:
-            if not _explained_by_a_typo(error, errors, data):
+            if not _explained_by_a_typo(error, errors):
                 _report_schema_error(ctx, error, data)
         return None
 
 
-def _explained_by_a_typo(error: Any, errors: list[Any], data: Any) -> bool:
+def _explained_by_a_typo(error: Any, errors: list[Any]) -> bool:
     """A missing field whose misspelling sits beside it (``sumary:`` for ``summary:``): the
     unknown-field error says it all, at the line of the typo."""
     if error["type"] != "missing":
         return False
-    loc = _data_loc(tuple(error["loc"]), data)
+    *parent, name = error["loc"]
     for other in errors:
         if other["type"] == "extra_forbidden":
-            typo = _data_loc(tuple(other["loc"]), data)
-            if typo[:-1] == loc[:-1] and suggest(typo[-1], [loc[-1]]) == loc[-1]:
+            *typo_parent, typo = other["loc"]
+            if typo_parent == parent and suggest(typo, [str(name)]) == name:
                 return True
     return False
 
@@ -151,12 +151,10 @@ def _allowed_keys(parent: Loc, data: Any) -> list[str]:
     return names
 
 
-def _models(annotation: Any) -> list[type]:
+def _models(annotation: Any) -> list[type[BaseModel]]:
     """The pydantic models an annotation can hold (``Card | None`` → ``[Card]``)."""
-    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
-        return [annotation]
     if isinstance(annotation, type):
-        return []
+        return [annotation] if issubclass(annotation, BaseModel) else []
     return [m for arg in get_args(annotation) for m in _models(arg)]
 
 
