@@ -189,6 +189,8 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
         started = time.perf_counter()
         parsed = await _hook_request(service_id, request, runtime)
         if isinstance(parsed, Response):
+            if parsed.status_code == 400:
+                _record_malformed(runtime, service_id, await request.body(), started)
             return parsed
         hook, hook_request = parsed
         return await _evaluate(runtime, service_id, hook, hook_request, started)
@@ -343,8 +345,8 @@ async def _evaluate(
     live = runtime.live  # one consistent pair for this request, even across a reload
     pack, engine = live.pack, live.engine
     key = patient_key(hook_request.context.patientId, settings.patient_key_secret.encode())
-    status_code, outcome = 200, "cards"
-    fired: list[str] = []
+    now = runtime.clock()
+    issued: list[IssuedCard] = []
     try:
         data = await _patient_data(runtime, hook_request)
     except DataUnavailableError as exc:
@@ -354,7 +356,6 @@ async def _evaluate(
         status_code, outcome = 400, "400"
         response = bad_request(exc)
     else:
-        now = runtime.clock()
         assessment = assess(
             pack,
             engine,
@@ -370,50 +371,97 @@ async def _evaluate(
             issued = _remembered(runtime, pack, issued, key, now)
         else:  # a network round trip to PostgreSQL must not block the event loop
             issued = await run_in_threadpool(_remembered, runtime, pack, issued, key, now)
-        fired = sorted({f"{c.rule_id}@{c.rule_version}" for c in issued})
-        outcome = "cards" if issued else "no-cards"
+        status_code, outcome = 200, "cards" if issued else "no-cards"
         for card in issued:
             runtime.metrics.cards.labels(card.rule_id, card.card["indicator"]).inc()
-        runtime.audit.submit(
-            InvocationRecord(
-                hook_instance=hook_request.hookInstance,
-                service_id=service_id,
-                hook=hook,
-                patient_key=key,
-                rules_fired=fired,
-                pack_hash=pack.pack_hash,
-                latency_ms=(time.perf_counter() - started) * 1000,
-                status_code=200,
-                outcome=outcome,
-                created_at=now,  # the clock the rules saw: analytics' periods and card memory
-            ),
-            [
-                IssuedCardRecord(
-                    card_uuid=c.card["uuid"],
-                    rule_id=c.rule_id,
-                    rule_version=c.rule_version,
-                    finding_key=c.finding_key,
-                )
-                for c in issued
-            ],
-        )
         response = JSONResponse({"cards": [c.card for c in issued]})
         # Freeing the parsed body and its facts takes ~0.5 ms on a 300-resource history: the
         # response holds them until it has been sent, so the EHR does not wait for it.
         response.background = BackgroundTask(_release, hook_request, data, assessment)
-    elapsed = time.perf_counter() - started
-    runtime.metrics.latency.labels(service_id, str(status_code)).observe(elapsed)
+    _record(
+        runtime,
+        Call(service_id, hook, hook_request.hookInstance, key, pack.pack_hash, started, now),
+        status_code,
+        outcome,
+        issued,
+    )
+    return response
+
+
+@dataclass(frozen=True)
+class Call:
+    """What the audit row and the log line of one hook call say about it, whatever its end."""
+
+    service_id: str
+    hook: str
+    hook_instance: str  # "" when a malformed body carried none that could be stored
+    patient_key: str | None
+    pack_hash: str
+    started: float
+    now: datetime
+
+
+def _record(
+    runtime: Runtime, call: Call, status_code: int, outcome: str, issued: list[IssuedCard]
+) -> None:
+    """The audit row, the latency metric and the JSON log line of one hook call."""
+    elapsed = time.perf_counter() - call.started
+    fired = sorted({f"{c.rule_id}@{c.rule_version}" for c in issued})
+    runtime.audit.submit(
+        InvocationRecord(
+            hook_instance=call.hook_instance,
+            service_id=call.service_id,
+            hook=call.hook,
+            patient_key=call.patient_key,
+            rules_fired=fired,
+            pack_hash=call.pack_hash,
+            latency_ms=elapsed * 1000,
+            status_code=status_code,
+            outcome=outcome,
+            created_at=call.now,  # the clock the rules saw: analytics' periods and card memory
+        ),
+        [
+            IssuedCardRecord(
+                card_uuid=c.card["uuid"],
+                rule_id=c.rule_id,
+                rule_version=c.rule_version,
+                finding_key=c.finding_key,
+            )
+            for c in issued
+        ],
+    )
+    runtime.metrics.latency.labels(call.service_id, str(status_code)).observe(elapsed)
     log.info(
         "hook",
-        hook_instance=hook_request.hookInstance,
-        service=service_id,
+        hook_instance=call.hook_instance,
+        service=call.service_id,
         status=status_code,
         outcome=outcome,
         rules=fired,
-        pack=pack.pack_hash,
+        pack=call.pack_hash,
         ms=round(elapsed * 1000, 2),
     )
-    return response
+
+
+def _record_malformed(runtime: Runtime, service_id: str, raw: bytes, started: float) -> None:
+    """A 400 for a body the models refused is audited too, under the hookInstance it sent
+    when that one could be stored (an integrator looks for it)."""
+    try:
+        sent = parse_json(raw).get("hookInstance")
+    except (RequestError, AttributeError):
+        sent = None
+    usable = isinstance(sent, str) and 0 < len(sent) <= 128 and "\x00" not in sent
+    hook_instance = sent if usable and isinstance(sent, str) else ""
+    call = Call(
+        service_id,
+        SERVICES[service_id][0],
+        hook_instance,
+        None,
+        runtime.live.pack.pack_hash,
+        started,
+        runtime.clock(),
+    )
+    _record(runtime, call, 400, "400", [])
 
 
 async def _release(*_held: object) -> None:

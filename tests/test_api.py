@@ -223,6 +223,48 @@ def test_no_patient_and_no_fhir_server_is_a_412(service: tuple[str, Path]) -> No
     assert "patient" in response.json()["issue"][0]["diagnostics"]
 
 
+def test_refused_hook_calls_are_audited_too(service: tuple[str, Path]) -> None:
+    # issue 4: "an audit row per invocation" - a 412 or a 400 is an invocation an integrator
+    # will look for by its hookInstance
+    url, tmp = service
+    unavailable = hook_request("patient-view", sample("dhea-ssri-woman"), prefetch=False)
+    malformed = {"hook": "patient-view", "hookInstance": "audit-malformed-1", "context": {}}
+    assert httpx.post(f"{url}{PV}", json=unavailable).status_code == 412
+    assert httpx.post(f"{url}{PV}", json=malformed).status_code == 400
+    assert httpx.post(f"{url}{PV}", content=b"{not json").status_code == 400
+    wanted = {unavailable["hookInstance"], "audit-malformed-1"}
+    store = Store(f"sqlite:///{tmp / 'cds.db'}")
+    rows: list[Any] = []
+    try:
+        deadline = time.monotonic() + 10  # the audit writer drains its queue every 50 ms
+        while time.monotonic() < deadline and {r.hook_instance for r in rows} != {*wanted, ""}:
+            time.sleep(0.05)
+            with store.engine.connect() as connection:
+                rows = list(
+                    connection.execute(
+                        select(
+                            InvocationRow.hook_instance,
+                            InvocationRow.status_code,
+                            InvocationRow.outcome,
+                            InvocationRow.patient_key,
+                            InvocationRow.created_at,
+                        ).where(
+                            (InvocationRow.hook_instance.in_(wanted))
+                            | (InvocationRow.hook_instance == "")
+                        )
+                    )
+                )
+    finally:
+        store.close()
+    by_instance = {row.hook_instance: row for row in rows}
+    assert set(by_instance) == {*wanted, ""}, rows
+    refused = by_instance[unavailable["hookInstance"]]
+    assert (refused.status_code, refused.outcome, refused.created_at) == (412, "412", NOW)
+    assert refused.patient_key  # the keyed hash, as for every other call
+    assert (by_instance["audit-malformed-1"].status_code, by_instance[""].status_code) == (400, 400)
+    assert by_instance[""].patient_key is None
+
+
 def test_missing_prefetch_is_fetched_from_the_fhir_server(service: tuple[str, Path]) -> None:
     url, _ = service
     bundle = sample("dhea-ssri-woman")
