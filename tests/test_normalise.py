@@ -335,6 +335,26 @@ def test_questionnaire_item9(terminology: Terminology) -> None:
     assert by_concept["phq9-item9"].source_ref == "QuestionnaireResponse/qr1"
 
 
+def test_a_loinc_answer_sent_without_its_system_is_still_scored(terminology: Terminology) -> None:
+    # Found by the issue 6 audit: {"code": "LA6571-9"} alone ("Nearly every day" to PHQ-9
+    # item 9) was dropped, and the item-9 rule stayed silent
+    qr = {
+        "resourceType": "QuestionnaireResponse", "id": "qr1", "status": "completed",
+        "authored": "2026-11-25T10:00:00Z",
+        "item": [{"linkId": "44260-8", "answer": [{"valueCoding": {"code": "LA6571-9"}}]}],
+    }  # fmt: skip
+    item9 = _one(_build(terminology, [_patient(), qr]), "obs:QuestionnaireResponse/qr1#44260-8")
+    assert item9.value == 3
+    assert item9.answer == f"{LOINC}|LA6571-9"
+    other = {**qr, "item": [{"linkId": "44260-8", "answer": [{"valueCoding": {"code": "3"}}]}]}
+    assert (
+        _one(
+            _build(terminology, [_patient(), other]), "obs:QuestionnaireResponse/qr1#44260-8"
+        ).value
+        is None
+    )
+
+
 # --- medications --------------------------------------------------------------------------------
 
 

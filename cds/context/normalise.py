@@ -85,6 +85,7 @@ __all__ = ["FactSet", "PatientData", "Skipped", "build_facts"]
 Json = dict[str, Any]
 
 LOINC: Final = "http://loinc.org"
+_LOINC_ANSWER: Final = re.compile(r"LA\d{1,8}-\d")
 SNOMED: Final = "http://snomed.info/sct"
 BIRTHSEX_URL: Final = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"
 ORDINAL_URL: Final = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
@@ -796,6 +797,11 @@ class _Builder:
         score: float | None = None
         for coding in codings:
             system, code = coding.get("system"), coding.get("code")
+            if system is None and isinstance(code, str) and _LOINC_ANSWER.fullmatch(code):
+                # "LA…" is LOINC's answer namespace: an answer sent without its system is
+                # still that answer (dropping "Nearly every day" to item 9 would hide it)
+                system = LOINC
+                coding = {**coding, "system": LOINC}
             if not (isinstance(system, str) and isinstance(code, str)):
                 continue
             info = self.vocab.code(system, code)
