@@ -352,6 +352,7 @@ def _serve(host: str, port: int) -> int:
 
     from cds.app import create_app
     from cds.errors import RulePackError
+    from cds.observability import UVICORN_LOGGING
     from cds.settings import get_settings
 
     settings = get_settings()
@@ -365,9 +366,7 @@ def _serve(host: str, port: int) -> int:
     except ValueError as exc:
         print(f"refusing to start: {exc}", file=sys.stderr)
         return 1
-    if settings.auth_warning:
-        print(f"WARNING: {settings.auth_warning}", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, **UVICORN_LOGGING)
     return 0
 
 

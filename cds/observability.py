@@ -13,7 +13,24 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 
 def configure_logging(level: str = "info") -> None:
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+    """structlog's JSON lines on stdout; the standard library's records (uvicorn, the FHIR
+    fetcher, JWKS refreshes) as JSON on stderr. A root logger that already has handlers (a
+    test runner's capture) is left as it is."""
+    stdlib_json = logging.StreamHandler(sys.stderr)
+    stdlib_json.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
+    logging.basicConfig(handlers=[stdlib_json], level=level.upper())
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
@@ -51,6 +68,10 @@ class _StdoutLogger:
 
 
 log = structlog.get_logger("cds")
+
+#: For ``uvicorn.run``/``uvicorn.Config``: uvicorn's records go through the root logger (JSON,
+#: above), and its access log stays off: the service writes its own line per hook call.
+UVICORN_LOGGING: dict[str, Any] = {"log_config": None, "access_log": False}
 
 
 class Metrics:

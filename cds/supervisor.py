@@ -34,6 +34,7 @@ returns 1. Workers stop by themselves when the supervisor disappears (SIGKILL of
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -43,6 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
@@ -55,7 +57,16 @@ PARENT_WATCH_S = 0.5  # how often a worker checks that its supervisor is still t
 
 
 def _say(message: str) -> None:
-    print(f"cds supervisor [{os.getpid()}]: {message}", file=sys.stderr, flush=True)
+    """A JSON log line on stderr, as the workers write theirs (the supervisor imports no
+    logging set-up: it must stay small and start fast)."""
+    line = {
+        "event": "supervisor",
+        "pid": os.getpid(),
+        "message": message,
+        "level": "info",
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    print(json.dumps(line), file=sys.stderr, flush=True)
 
 
 def _address(host: str, port: int) -> tuple[int, int, int, Any]:
@@ -271,6 +282,7 @@ def worker_main(host: str, port: int) -> int:
 
     from cds.app import create_app
     from cds.errors import RulePackError
+    from cds.observability import UVICORN_LOGGING
     from cds.reload import Reloader
     from cds.settings import get_settings
 
@@ -295,7 +307,9 @@ def worker_main(host: str, port: int) -> int:
         print(f"refusing to start: cannot bind {host}:{port}: {exc}", file=sys.stderr)
         return 1
     # host and port are only shown in uvicorn's log lines: the socket is already bound.
-    config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=settings.log_level, **UVICORN_LOGGING
+    )
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 

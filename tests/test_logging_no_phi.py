@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from hookrequests import hook_request, sample
-from service import running_service
+from processes import wait_for
+from service import free_port, running_service
 
 from cds.rules.pack import load_pack
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "tok-SECRET-abc123"
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ][\d:.,]+Z?")
 
@@ -100,3 +106,68 @@ def test_an_unexpected_error_is_a_500_outcome_logged_without_its_message(
     ]
     assert "Jane Doe" not in out + err
     assert "410" not in without_timestamps(out + err)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_line_the_running_service_writes_is_json(tmp_path: Path, workers: int) -> None:
+    # Found by the issue 4 audit: uvicorn's access and start-up lines, the prefetch and FHIR
+    # fetch notes and the supervisor's lines were plain text beside the JSON ones.
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "CDS_AUTH": "off",
+        "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'cds.db'}",
+        "CDS_RULES_DIR": str(ROOT / "rules"),
+        "CDS_PATIENT_KEY_SECRET": "a-test-secret-of-32-characters!!",
+    }
+    cds = Path(sys.executable).parent / "cds"
+    out, err = (tmp_path / "out.log").open("wb"), (tmp_path / "err.log").open("wb")
+    command = [str(cds), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--workers", str(workers)] if workers > 1 else command,
+        env=env,
+        stdout=out,
+        stderr=err,
+        cwd=tmp_path,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for("the service", lambda: _answers(f"{url}/livez"))
+        body = hook_request("patient-view", sample("dhea-ssri-woman"))
+        body["prefetch"]["labs"] = {"resourceType": "OperationOutcome", "issue": []}
+        assert httpx.post(f"{url}/cds-services/neurosteroid-patient-view", json=body).is_success
+        assert httpx.post(f"{url}/cds-services/neurosteroid-patient-view", json={}).status_code
+        assert httpx.get(f"{url}/cds-services").is_success
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        out.close()
+        err.close()
+    lines = {
+        name: [x for x in (tmp_path / f"{name}.log").read_text().splitlines() if x.strip()]
+        for name in ("out", "err")
+    }
+    not_json = [x for x in lines["out"] + lines["err"] if not _is_json_object(x)]
+    assert not_json == []
+    records = [json.loads(x) for x in lines["out"] + lines["err"]]
+    events = [r.get("event", "") for r in records]
+    assert "auth_off" in events  # the start-up warning, as JSON
+    assert any(r.get("logger") == "cds.context.prefetch" for r in records), events
+    assert any(r.get("logger", "").startswith("uvicorn") for r in records), events
+    assert sum(e == "hook" for e in events) == 2  # one line per hook call, no access log
+    if workers > 1:
+        assert "supervisor" in events
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).is_success
+    except httpx.HTTPError:
+        return False
+
+
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
