@@ -35,7 +35,7 @@ import json
 import operator
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -62,11 +62,43 @@ class Finding:
     rule_version: str
     bindings: Mapping[str, FactDict]
     notes: tuple[str, ...] = ()
+    # the data the rule needs that was not obtained in full (the card carries a note, §5.11)
+    missing: Mapping[str, DataStatus] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
         """Identity of a match: rule id and the ids of the bound facts."""
         return self.rule_id, tuple(sorted((b, str(f["id"])) for b, f in self.bindings.items()))
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """A match the engine dropped because data the rule needs was not obtained in full and the
+    rule declares ``missing_data.if_unavailable: silent`` (§5.11)."""
+
+    rule_id: str
+    rule_version: str
+    bindings: Mapping[str, FactDict]
+    missing: Mapping[str, DataStatus]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one evaluation decided: the findings, and the matches silenced for missing data."""
+
+    findings: list[Finding]
+    withheld: list[Withheld]
+
+
+def missing_inputs(ir: RuleIR, data_status: Mapping[str, DataStatus]) -> dict[str, DataStatus]:
+    """The categories of ``ir``'s ``missing_data.needs`` that were not obtained in full; a
+    category with no status counts as complete. The engine's §5.11 decision rests on this."""
+    out: dict[str, DataStatus] = {}
+    for category in ir.rule.missing_data.needs:
+        status = data_status.get(category, DataStatus.COMPLETE)
+        if status is not DataStatus.COMPLETE:
+            out[category] = status
+    return out
 
 
 RECYCLE_AFTER = 10_000
@@ -201,6 +233,18 @@ class RuleEngine:
         data_status: Mapping[str, DataStatus] | None = None,
     ) -> list[Finding]:
         """Every match of every live rule for ``hook`` whose effective period contains ``now``."""
+        return self.outcome(facts, hook=hook, now=now, data_status=data_status).findings
+
+    def outcome(
+        self,
+        facts: Sequence[Fact],
+        *,
+        hook: str,
+        now: datetime,
+        data_status: Mapping[str, DataStatus] | None = None,
+    ) -> Outcome:
+        """:meth:`evaluate`, and the matches it silenced because data a rule needs was missing
+        (the explanation reports those)."""
         ruleset = self._rulesets.get(hook)
         if ruleset is None:
             raise EngineError(f"no ruleset for hook {hook!r}")
@@ -208,18 +252,16 @@ class RuleEngine:
         matches = self._run(ruleset, index, [engine_view(facts[i]) for i in kept])
         status = data_status or {}
         today = now.date()
-        findings = []
+        findings: list[Finding] = []
+        withheld: list[Withheld] = []
         for ir, bound in matches:
             if not _effective(ir, today):
                 continue
             notes: tuple[str, ...] = ()
-            missing = [
-                k
-                for k in ir.rule.missing_data.needs
-                if status.get(k, DataStatus.COMPLETE) is not DataStatus.COMPLETE
-            ]
+            missing = missing_inputs(ir, status)
             if missing:
                 if ir.rule.missing_data.if_unavailable == "silent":
+                    withheld.append(Withheld(ir.id, ir.rule.version, bound, missing))
                     continue
                 notes = (
                     ir.rule.missing_data.note
@@ -227,8 +269,8 @@ class RuleEngine:
                     + ", ".join(missing)
                     + ".",
                 )
-            findings.append(Finding(ir.id, ir.rule.version, bound, notes))
-        return findings
+            findings.append(Finding(ir.id, ir.rule.version, bound, notes, missing))
+        return Outcome(findings, withheld)
 
     def _run(
         self, ruleset: _CompiledRuleset, base: FactIndex, asserted: list[FactDict]

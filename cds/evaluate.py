@@ -432,10 +432,18 @@ def explanation_lines(explanation: Explanation) -> list[str]:
             out.append(f"      note: {note}")
     if not explanation.fired:
         out.append("  (none)")
+    out.append(f"Rules silenced or noted for missing data ({len(explanation.missing_data)}):")
+    for effect in explanation.missing_data:
+        out.append(f"  - {effect.rule_id}@{effect.rule_version} ({effect.title})")
+        out.append(f"      {effect.reason}")
+    if not explanation.missing_data:
+        out.append("  (none)")
     out.append(f"Rules that came close ({len(explanation.near_misses)}):")
     for miss in explanation.near_misses:
         out.append(f"  - {miss.rule_id}@{miss.rule_version} ({miss.title})")
         out.append(f"      missing: {miss.missing}")
+        if miss.data:
+            out.append(f"      data: {miss.data}")
     if not explanation.near_misses:
         out.append("  (none)")
     return out

@@ -3,7 +3,9 @@ sandbox's "why" panel and ``POST /explain/{service}``.
 
 Near misses are found by a plain search over the same checked rules: a rule "came close" when
 dropping exactly one of its patterns would let it match. The engine is not involved in that
-search; it only decides what fired.
+search; it only decides what fired, and what it silenced because data a rule needs could not be
+obtained in full (§5.11). Those silenced rules, and the ones that fired with a missing-data note,
+are reported as such, from the engine's own decision, never as near misses.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from cds.context.normalise import FactSet
-from cds.engine import Finding, RuleEngine, matches_pattern
-from cds.facts import engine_view
+from cds.engine import Finding, RuleEngine, Withheld, matches_pattern, missing_inputs
+from cds.facts import DataStatus, engine_view
 from cds.rules.ir import PatternIR, Ref, RuleIR
 
 FactDict = dict[str, Any]
@@ -27,6 +29,52 @@ class NearMiss:
     rule_version: str
     title: str
     missing: str  # the one pattern that did not hold, in words
+    # set when data the rule needs was not obtained in full: why it could not fire as asked anyway
+    data: str = ""
+
+
+@dataclass(frozen=True)
+class MissingDataEffect:
+    """A rule silenced (no card) or noted (card with a note) because data it needs was not
+    obtained in full, as the engine decided it (§5.11)."""
+
+    rule_id: str
+    rule_version: str
+    title: str
+    action: str  # the rule's missing_data.if_unavailable: "silent" or "note"
+    data: dict[str, str]  # category -> status, e.g. {"labs": "unavailable"}
+    reason: str  # in words, e.g. "silent: lab history could not be fetched in full (...)"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ruleId": self.rule_id,
+            "ruleVersion": self.rule_version,
+            "title": self.title,
+            "action": self.action,
+            "data": dict(self.data),
+            "reason": self.reason,
+        }
+
+
+_CATEGORY_WORDS = {
+    "patient": "the patient record",
+    "labs": "lab history",
+    "medications": "medication history",
+    "conditions": "condition history",
+    "observations": "observation history",
+}
+
+
+def missing_data_reason(ir: RuleIR, missing: Mapping[str, DataStatus]) -> str:
+    """Why ``ir`` is silent (or noted), e.g. 'lab history could not be fetched in full (labs:
+    unavailable); the rule declares missing_data.if_unavailable: silent'."""
+    what = " and ".join(_CATEGORY_WORDS.get(k, k) for k in missing)
+    statuses = ", ".join(f"{k}: {DataStatus(v).value}" for k, v in missing.items())
+    action = ir.rule.missing_data.if_unavailable
+    return (
+        f"{what} could not be fetched in full ({statuses}); "
+        f"the rule declares missing_data.if_unavailable: {action}"
+    )
 
 
 @dataclass(frozen=True)
@@ -37,6 +85,7 @@ class Explanation:
     near_misses: list[NearMiss]
     data_status: dict[str, str] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    missing_data: list[MissingDataEffect] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +93,7 @@ class Explanation:
             "skipped": self.skipped,
             "fired": self.fired,
             "nearMisses": [n.__dict__ for n in self.near_misses],
+            "missingData": [m.as_json() for m in self.missing_data],
             "dataStatus": self.data_status,
         }
 
@@ -106,10 +156,16 @@ def _refers_to(pattern: PatternIR, binding: str) -> bool:
 
 
 def near_misses(
-    hook_rules: Sequence[RuleIR], facts: Sequence[FactDict], fired: set[str], hook: str
+    hook_rules: Sequence[RuleIR],
+    facts: Sequence[FactDict],
+    fired: set[str],
+    hook: str,
+    data_status: Mapping[str, DataStatus] | None = None,
 ) -> list[NearMiss]:
     """Rules of ``hook`` (as compiled for it, order-hook variants included) that did not fire
-    but would have with one pattern fewer."""
+    but would have with one pattern fewer. ``fired`` holds every rule the engine decided on,
+    those it silenced for missing data included: they are explained as such, not here."""
+    status = data_status or {}
     out: list[NearMiss] = []
     for variant in hook_rules:
         rule = variant.rule
@@ -126,21 +182,42 @@ def near_misses(
             None,
         )
         if missing is not None:
-            out.append(NearMiss(variant.id, rule.version, rule.title, missing))
+            unobtained = missing_inputs(variant, status)
+            data = missing_data_reason(variant, unobtained) if unobtained else ""
+            out.append(NearMiss(variant.id, rule.version, rule.title, missing, data))
     return out
 
 
 def explain(engine: RuleEngine, fact_set: FactSet, *, hook: str, now: datetime) -> Explanation:
-    findings = engine.evaluate(fact_set.facts, hook=hook, now=now, data_status=fact_set.data_status)
+    outcome = engine.outcome(fact_set.facts, hook=hook, now=now, data_status=fact_set.data_status)
+    findings = outcome.findings
     views = [engine_view(f) for f in fact_set.facts]
-    fired_ids = {f.rule_id for f in findings}
+    rules = {ir.id: ir for ir in engine.pack.hook_rules[hook]}
+    effects: dict[str, MissingDataEffect] = {}
+    decided: list[Withheld | Finding] = [*outcome.withheld, *(f for f in findings if f.missing)]
+    for item in decided:
+        ir = rules[item.rule_id]
+        if item.rule_id not in effects:  # one entry per rule, however many matches
+            action = "silent" if isinstance(item, Withheld) else "note"
+            effects[item.rule_id] = MissingDataEffect(
+                item.rule_id,
+                item.rule_version,
+                ir.rule.title,
+                action,
+                {k: DataStatus(v).value for k, v in item.missing.items()},
+                f"{action}: {missing_data_reason(ir, item.missing)}",
+            )
+    decided_ids = {f.rule_id for f in findings} | set(effects)
     return Explanation(
         facts=views,
         skipped=[{"ref": s.ref, "reason": s.reason} for s in fact_set.skipped],
         fired=[_fired(f) for f in findings],
-        near_misses=near_misses(engine.pack.hook_rules[hook], views, fired_ids, hook),
+        near_misses=near_misses(
+            engine.pack.hook_rules[hook], views, decided_ids, hook, fact_set.data_status
+        ),
         data_status={k: v.value for k, v in fact_set.data_status.items()},
         findings=findings,
+        missing_data=list(effects.values()),
     )
 
 

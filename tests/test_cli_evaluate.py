@@ -189,3 +189,42 @@ def test_help_has_examples() -> None:
     done = cds("rules", "catalog", "--help")
     assert done.returncode == 0
     assert "cds rules catalog --out" in done.stdout
+
+
+def test_explain_names_rules_silenced_for_missing_data(tmp_path: Path) -> None:
+    """§5.11: a rule silenced because its labs could not be fetched says so, with the category;
+    it is not listed as an ordinary near miss (which would imply a DHEA-S exists)."""
+    body = hook_request("patient-view", sample("prostate-cancer-dhea"))  # DHEA ≥ 12 weeks
+    body["prefetch"]["labs"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "exception", "diagnostics": "lab system down"}],
+    }
+    path = write(tmp_path, "labs-down.json", body)
+    args = ("evaluate", str(path), "--now", "2026-11-29", "--explain")
+    done = cds(*args, "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    rules = {c["extension"]["neurosteroid-cds"]["ruleId"] for c in result["cards"]}
+    assert "dhea-recheck-due" not in rules
+    explanation = result["explanation"]
+    assert explanation["dataStatus"]["labs"] == "unavailable"
+    silenced = {m["ruleId"]: m for m in explanation["missingData"]}
+    recheck = silenced["dhea-recheck-due"]
+    assert recheck["action"] == "silent"
+    assert recheck["data"] == {"labs": "unavailable"}
+    assert "lab history could not be fetched in full (labs: unavailable)" in recheck["reason"]
+    assert "dhea-recheck-due" not in {m["rule_id"] for m in explanation["nearMisses"]}
+    high = next(m for m in explanation["nearMisses"] if m["rule_id"] == "dhea-s-high")
+    assert "labs: unavailable" in high["data"]
+
+    text = cds(*args)
+    assert text.returncode == 0, text.stderr
+    why = text.stdout[text.stdout.index("== Why ==") :]
+    close = why[why.index("Rules that came close (") :]
+    assert "dhea-recheck-due" not in close
+    silent = why[why.index("Rules silenced or noted for missing data (1):") : why.index(close)]
+    assert "- dhea-recheck-due@" in silent
+    assert (
+        "silent: lab history could not be fetched in full (labs: unavailable); "
+        "the rule declares missing_data.if_unavailable: silent"
+    ) in silent
