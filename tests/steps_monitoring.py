@@ -194,3 +194,47 @@ def completed_course(visit: Any, days: str, dose: str, moment: str) -> None:
             "code": "d",
         }
     }
+
+
+# -- a history the EHR could not return in full (§5.11) ------------------------------------------
+
+# The prefetch keys (cds.context.prefetch.PREFETCH_TEMPLATES) that carry each history.
+_HISTORY_KEYS = {
+    "lab": ("labs",),
+    "medication": ("medicationRequests", "medicationStatements"),
+    "questionnaire": ("observations", "questionnaires"),
+}
+_CUT_SHORT = "the EHR's search stopped after the first page"
+_FAILED = "the EHR's query failed"
+_NOT_SENT = "the EHR did not send it"
+_OUTCOME = {
+    "resourceType": "OperationOutcome",
+    "issue": [{"severity": "error", "code": "timeout", "diagnostics": "search timed out"}],
+}
+
+
+@given(
+    parsers.re(
+        r"(?:her|his) (?P<history>lab|medication|questionnaire) history could not be retrieved "
+        rf"in full: (?P<how>{re.escape(_CUT_SHORT)}|{re.escape(_FAILED)}|{re.escape(_NOT_SENT)})"
+    )
+)
+def history_not_in_full(visit: Any, history: str, how: str) -> None:
+    """What the EHR sends for that history, as the service would receive it (no ``fhirServer``,
+    so the service cannot fetch the rest itself): a searchset with a ``next`` link it cannot
+    follow (INCOMPLETE), an OperationOutcome in place of the result, or no such key (both
+    UNAVAILABLE)."""
+    keys = _HISTORY_KEYS[history]
+
+    def withhold(prefetch: dict[str, Any]) -> None:
+        for key in keys:
+            assert key in prefetch, f"no prefetch key {key!r} to withhold"
+            if how == _CUT_SHORT:
+                page2 = f"https://ehr.invalid/fhir/{key}?page=2"
+                prefetch[key]["link"] = [{"relation": "next", "url": page2}]
+            elif how == _FAILED:
+                prefetch[key] = dict(_OUTCOME)
+            else:
+                del prefetch[key]
+
+    visit.prefetch_edits.append(withhold)

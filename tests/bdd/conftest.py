@@ -7,7 +7,7 @@ Steps describe patients in clinical words and what the clinician sees; they buil
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +62,9 @@ class Visit:
     chart: Chart = field(default_factory=lambda: Chart(CLOCK.now))
     cards: list[dict[str, Any]] = field(default_factory=list)
     card: dict[str, Any] | None = None
+    # changes to what the EHR sends, applied to the prefetch of every later call (a history
+    # the EHR could not return in full)
+    prefetch_edits: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -215,6 +218,8 @@ def _call(visit: Visit, url: str, hook: str) -> None:
     chart = visit.chart
     assert chart.patient, "describe the patient first ('Given a 45 year old woman')"
     body = ehr_request(hook, chart.patient, chart.resources, drafts=chart.drafts)
+    for edit in visit.prefetch_edits:
+        edit(body["prefetch"])
     response = httpx.post(f"{url}/cds-services/{SERVICE[hook]}", json=body, timeout=30)
     assert response.status_code == 200, response.text
     visit.cards = response.json()["cards"]
