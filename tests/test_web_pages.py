@@ -198,6 +198,16 @@ def test_pasted_bundle_and_pasted_request(browser_page: Browsing, service: str) 
     page.click("#sb-run")
     expect(page.locator('article[data-rule="dhea-s-high"]')).to_have_count(1)
 
+    # a lab history the EHR could not send: the "why" says which rule that silenced
+    unsent = httpx.get(f"{service}/sandbox/samples/prostate-cancer-dhea?hook=patient-view").json()
+    unsent["prefetch"]["labs"] = {"resourceType": "OperationOutcome", "issue": []}
+    page.fill("#sb-paste", json.dumps(unsent))
+    page.click("#sb-run")
+    expect(page.locator("#sb-status")).to_contain_text("card(s)")
+    silenced = page.locator("#sb-missing li", has_text="dhea-recheck-due")
+    expect(silenced).to_contain_text("labs: unavailable")
+    expect(page.locator("#sb-nearmisses li", has_text="dhea-recheck-due")).to_have_count(0)
+
     page.fill("#sb-paste", "{not json")
     page.click("#sb-run")
     expect(page.locator("#sb-error")).to_contain_text("not valid JSON")

@@ -493,12 +493,22 @@
     var box = $("sb-global");
     if (!explanation) { box.hidden = true; return; }
     box.hidden = false;
+    var missing = explanation.missingData || [];
+    $("sb-missing-count").textContent = "(" + missing.length + ")";
+    $("sb-missing").textContent = "";
+    missing.forEach(function (m) {
+      $("sb-missing").appendChild(el("li", {}, [
+        el("strong", {text: m.ruleId}), " — " + m.title + ". ", el("em", {text: m.reason})
+      ]));
+    });
+    if (!missing.length) { $("sb-missing").appendChild(el("li", {className: "sb-hint", text: "None."})); }
     var near = explanation.nearMisses || [];
     $("sb-nearmiss-count").textContent = "(" + near.length + ")";
     $("sb-nearmisses").textContent = "";
     near.forEach(function (n) {
       $("sb-nearmisses").appendChild(el("li", {}, [
-        el("strong", {text: n.rule_id}), " — " + n.title + ". Missing: ", el("em", {text: n.missing})
+        el("strong", {text: n.rule_id}), " — " + n.title + ". Missing: ", el("em", {text: n.missing}),
+        n.data ? el("span", {className: "sb-hint", text: " (" + n.data + ")"}) : ""
       ]));
     });
     if (!near.length) { $("sb-nearmisses").appendChild(el("li", {className: "sb-hint", text: "None."})); }
