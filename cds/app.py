@@ -122,7 +122,8 @@ def create_app(
         title="Neurosteroid CDS",
         version=__version__,
         lifespan=lifespan,
-        description="CDS Hooks 2.0 service for neurosteroid and DHEA/pregnenolone risks.",
+        description="CDS Hooks 2.0 service for neurosteroid and DHEA/pregnenolone risks."
+        + (f"\n\n**Warning: {settings.auth_warning}**" if settings.auth_warning else ""),
     )
     app.state.runtime = runtime
     app.state.reloader = reloader

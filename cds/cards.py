@@ -150,7 +150,7 @@ def _fixed_parts(pack: RulePack, rule_id: str) -> _FixedParts:
     citation = ir.rule.citations[0] if ir.rule.citations else None
     links = [{"label": link.label, "url": link.url, "type": "absolute"} for link in template.links]
     links += [
-        {"label": f"{c.label} — {c.section}"[:100], "url": c.url, "type": "absolute"}
+        {"label": cut_at_word(f"{c.label} — {c.section}", 100), "url": c.url, "type": "absolute"}
         for c in ir.rule.citations
     ]
     parts = _FixedParts(

@@ -376,6 +376,8 @@ def test_auth_off_is_announced_on_every_response(service: tuple[str, Path]) -> N
     }
     missing = [name for name, r in answers.items() if "X-CDS-Auth-Warning" not in r.headers]
     assert missing == []
+    # /docs shows the OpenAPI description: the warning is written there too
+    assert "Warning: " in httpx.get(f"{url}/openapi.json").json()["info"]["description"]
 
 
 def test_the_sandbox_serves_the_samples_beside_the_rule_pack(tmp_path: Path) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cds.cards import fill, shorten_summary
+from cds.cards import _fixed_parts, fill, shorten_summary
 from cds.facts import LabFact, field_specs, render_width
+from cds.rules.pack import load_pack
 
+RULES = Path(__file__).resolve().parent.parent / "rules"
 TEMPLATE = "DHEA-S {lab.value} {lab.unit} (upper limit {lab.ref_high})"
 
 
@@ -51,3 +54,23 @@ def test_a_long_summary_is_cut_at_a_word_within_the_limit() -> None:
     assert text.startswith(short[:-1])
     assert text[len(short) - 1] == " "  # the cut fell between words
     assert shorten_summary("DHEA-S above range") == "DHEA-S above range"
+
+
+# Found by the issue 4/6 audit: citation link labels were cut at 100 characters mid-word
+# ("... Endocrine Society guid").
+def test_citation_link_labels_are_cut_at_a_word() -> None:
+    pack = load_pack(RULES)
+    cut = 0
+    for rule_id, ir in pack.by_id.items():
+        if ir.rule.card is None:
+            continue
+        labels = [link["label"] for link in _fixed_parts(pack, rule_id).links]
+        for citation in ir.rule.citations:
+            full = f"{citation.label} — {citation.section}"
+            shown = next(label for label in labels if full.startswith(label.rstrip("…")))
+            assert len(shown) <= 100
+            if shown != full:
+                cut += 1
+                assert shown.endswith("…")
+                assert full[len(shown) - 1] in " ,;:-"  # the cut fell between words
+    assert cut  # the pack has long citations: the check above ran
