@@ -37,7 +37,7 @@ from cds import heap
 from cds.api import LivePack
 from cds.engine import RuleEngine
 from cds.observability import log
-from cds.rules.pack import RulePack, check_pack, hash_pack_files
+from cds.rules.pack import YAML_SUFFIXES, RulePack, check_pack, hash_pack_files
 from cds.rules.problems import Problem
 
 DEBOUNCE_MS = 200  # changes closer together than this make one reload
@@ -45,7 +45,6 @@ STEP_MS = 50  # quiet time after which a batch of changes is reported (within DE
 WATCH_RETRY_S = 1.0  # delay before watching again after the watcher failed
 STOP_TIMEOUT_S = 5.0
 MAX_PROBLEMS = 50  # problems kept in /readyz and the log line (the count is always given)
-RULE_SUFFIXES = (".yaml", ".yml")
 
 
 def _utcnow() -> datetime:
@@ -112,7 +111,8 @@ class _RuleFileFilter(DefaultFilter):
     def __call__(self, change: Change, path: str) -> bool:
         if not super().__call__(change, path):
             return False
-        return path.endswith(RULE_SUFFIXES) or change == Change.deleted or os.path.isdir(path)
+        yaml_file = path.lower().endswith(YAML_SUFFIXES)
+        return yaml_file or change == Change.deleted or os.path.isdir(path)
 
 
 class Reloader:

@@ -180,3 +180,13 @@ def test_a_broken_pack_raised_from_create_app_says_its_problems(tmp_path: Path) 
     settings = Settings(auth="off", rules_dir=pack_dir, database_url=f"sqlite:///{tmp_path}/x.db")
     with pytest.raises(RulePackError, match=r"(?s)problem\(s\).*E111.*bad-one"):
         create_app(settings)
+
+
+# Found by the validator review: a rule saved as "*.YAML" was skipped without a word, so it
+# never ran and never failed validation either.
+def test_a_rule_file_with_an_upper_case_suffix_is_checked_too(tmp_path: Path) -> None:
+    pack_dir = make_pack(tmp_path, [rule("shouting", [{"fact": "medication", "in": "nope"}])])
+    (written,) = pack_dir.rglob("shouting.yaml")
+    written.rename(written.with_suffix(".YAML"))
+    problems = [str(p) for p in check_pack(pack_dir)[1]]
+    assert any("shouting.YAML" in p and "E104" in p for p in problems), problems

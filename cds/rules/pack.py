@@ -73,10 +73,20 @@ class RulePack:
         return tuple(ir for ir in self.rules if ir.rule.status in wanted)
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def yaml_files(folder: Path, *, recursive: bool = False) -> list[Path]:
+    """The YAML files in ``folder``, sorted; ``.YAML`` too (an editor on Windows may save it
+    so, and a file the validator skipped silently would be a rule that silently never runs)."""
+    found = folder.rglob("*") if recursive else folder.glob("*")
+    return sorted(p for p in found if p.suffix.lower() in YAML_SUFFIXES and p.is_file())
+
+
 def rule_files(directory: Path) -> list[Path]:
     """Every rule file under ``directory`` (terminology folders and files excluded)."""
     out = []
-    for path in sorted(directory.rglob("*.y*ml")):
+    for path in yaml_files(directory, recursive=True):
         relative = path.relative_to(directory)
         if relative.parts[0] in TERMINOLOGY_DIRS or str(relative) in TERMINOLOGY_FILES:
             continue
@@ -172,7 +182,7 @@ def load_pack(directory: Path, *, include_drafts: bool = False) -> RulePack:
 
 def load_terminology(directory: Path, problems: list[Problem]) -> Terminology:
     valuesets: dict[str, ValueSet] = {}
-    for path in sorted((directory / "valuesets").glob("*.y*ml")):
+    for path in yaml_files(directory / "valuesets"):
         vs = _model(path, ValueSet, problems)
         if vs is not None:
             if vs.id != path.stem:
@@ -203,7 +213,7 @@ def load_terminology(directory: Path, problems: list[Problem]) -> Terminology:
                     )
                 )
     ranges: dict[str, ReferenceRangeTable] = {}
-    for path in sorted((directory / "reference-ranges").glob("*.y*ml")):
+    for path in yaml_files(directory / "reference-ranges"):
         table = _model(path, ReferenceRangeTable, problems)
         if table is not None:
             ranges[table.analyte] = table
@@ -269,7 +279,7 @@ def pack_files(directory: Path) -> list[Path]:
     Schema for editors."""
     return [
         path
-        for path in sorted(directory.rglob("*.y*ml"))
+        for path in yaml_files(directory, recursive=True)
         if path.relative_to(directory).parts[0] != "schema"
     ]
 
