@@ -29,6 +29,7 @@ class LoadedYaml:
     path: Path
     data: Any
     positions: dict[Loc, Position]
+    text: str = ""
 
     def position(self, loc: Loc) -> Position:
         """The position of ``loc``, or of its closest ancestor that has one."""
@@ -37,6 +38,18 @@ class LoadedYaml:
                 return self.positions[loc]
             loc = loc[:-1]
         return self.positions.get((), Position(1, 1))
+
+    def find(self, loc: Loc, needle: str) -> Position:
+        """Where ``needle`` is first written at or after ``loc`` (a placeholder inside a
+        multi-line ``detail:``), else the position of ``loc``."""
+        start = self.position(loc)
+        lines = self.text.splitlines()
+        for number in range(start.line, len(lines) + 1):
+            line = lines[number - 1]
+            col = line.find(needle, start.col - 1 if number == start.line else 0)
+            if col >= 0:
+                return Position(number, col + 1)
+        return start
 
 
 class YamlSyntaxError(Exception):
@@ -65,7 +78,7 @@ def load_yaml(path: Path) -> LoadedYaml:
         raise YamlSyntaxError(str(exc.problem or exc), pos) from exc
     positions: dict[Loc, Position] = {}
     data = _construct(node, (), positions) if node is not None else None
-    return LoadedYaml(path, data, positions)
+    return LoadedYaml(path, data, positions, text)
 
 
 def _construct(node: yaml.Node, loc: Loc, positions: dict[Loc, Position]) -> Any:

@@ -44,8 +44,17 @@ class _Ctx:
     rule_id: str | None
     problems: list[Problem]
 
-    def add(self, loc: Loc, code: Code, message: str, suggestion: str | None = None) -> None:
-        pos = self.doc.position(loc)
+    def add(
+        self,
+        loc: Loc,
+        code: Code,
+        message: str,
+        suggestion: str | None = None,
+        *,
+        written: str | None = None,
+    ) -> None:
+        """``written``: text inside the value at ``loc`` to point at (a placeholder)."""
+        pos = self.doc.find(loc, written) if written else self.doc.position(loc)
         self.problems.append(
             Problem(self.doc.path, pos.line, pos.col, code, message, self.rule_id, suggestion)
         )
@@ -776,6 +785,7 @@ class RuleChecker:
                         Code.UNKNOWN_BINDING,
                         f"placeholder {match.group(0)} names no bound fact",
                         suggest(name, [b for b, v in bindings.items() if v.positive]),
+                        written=match.group(0),
                     )
                 elif fld not in binding.specs:
                     ctx.add(
@@ -783,6 +793,7 @@ class RuleChecker:
                         Code.UNKNOWN_FACT_FIELD,
                         f"placeholder {match.group(0)}: no field '{fld}' on '{name}'",
                         suggest(fld, binding.specs),
+                        written=match.group(0),
                     )
                 elif part == "summary":
                     worst += render_width(binding.specs[fld]) - len(match.group(0))
@@ -801,6 +812,7 @@ class RuleChecker:
                         Code.UNKNOWN_BINDING,
                         f"{stray.group(0)} is not a placeholder and would be shown as it is;"
                         " write {alias.field} in lower case, without spaces",
+                        written=stray.group(0),
                     )
         self._check_actions(ctx, rule, bindings)
 
