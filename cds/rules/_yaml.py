@@ -76,9 +76,38 @@ def load_yaml(path: Path) -> LoadedYaml:
         mark = exc.context_mark or exc.problem_mark  # where the broken construct began
         pos = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
         raise YamlSyntaxError(str(exc.problem or exc), pos) from exc
+    _refuse_aliases(node)
     positions: dict[Loc, Position] = {}
     data = _construct(node, (), positions) if node is not None else None
     return LoadedYaml(path, data, positions, text)
+
+
+def _refuse_aliases(root: yaml.Node | None) -> None:
+    """Merge keys and aliases are refused before anything is built. An alias (``*name``)
+    reuses the node of its anchor (``&name``): rule files are read by people, who should see
+    every value where it applies, and a few nested aliases expand to billions of values (the
+    "billion laughs"), which would stall the validator and the service's start-up. Nodes are
+    visited in document order, so a merge key is reported as such, at its line."""
+    seen: set[int] = set()
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            raise YamlSyntaxError(
+                "anchors and aliases (&name, *name) are not supported: write the values out",
+                _start(node),
+            )
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise YamlSyntaxError(
+                        "merge keys (<<) are not supported: write the fields out in full",
+                        _start(key_node),
+                    )
+            stack.extend(n for pair in reversed(node.value) for n in reversed(pair))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
 
 
 def _construct(node: yaml.Node, loc: Loc, positions: dict[Loc, Position]) -> Any:
@@ -86,11 +115,6 @@ def _construct(node: yaml.Node, loc: Loc, positions: dict[Loc, Position]) -> Any
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise YamlSyntaxError(
-                    "merge keys (<<) are not supported: write the fields out in full",
-                    _start(key_node),
-                )
             key = _scalar(key_node)
             if isinstance(key, bool):
                 raise YamlSyntaxError(
