@@ -18,6 +18,8 @@ breakdown of the service's stages on the same body explains where the time goes.
 
 Run: ``.venv/bin/python bench/http.py`` (about 2 minutes with ``--history``; ``--quick`` for a
 smoke run of a few seconds per cell; ``--history`` adds ``samples/patients/history-heavy.json``).
+It measures the checkout it lives in (first on ``sys.path`` and in the servers' ``PYTHONPATH``):
+to compare two checkouts, run each one's own ``bench/http.py``; ``PYTHONPATH`` does not switch.
 """
 
 from __future__ import annotations
