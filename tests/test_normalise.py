@@ -567,6 +567,18 @@ def test_pregnancy_signals(terminology: Terminology) -> None:
     assert _pregnancy(_build(terminology, [_patient(), old]))[1] == "unknown"
 
 
+# Found by the review of session 5: the answer fallback reached questionnaires only, and a
+# pregnancy status sent as {"code": "LA15173-0"} alone still read "unknown".
+def test_a_pregnancy_answer_sent_without_its_system_still_counts(terminology: Terminology) -> None:
+    pregnant = {"coding": [{"code": "LA15173-0"}]}
+    status = _lab("ps", "82810-3", "2026-11-01", valueCodeableConcept=pregnant)
+    assert _pregnancy(_build(terminology, [_patient(), status]))[0] == "yes"
+    not_an_answer = _lab(
+        "ps", "82810-3", "2026-11-01", valueCodeableConcept={"coding": [{"code": "77386006"}]}
+    )
+    assert _pregnancy(_build(terminology, [_patient(), not_an_answer]))[0] == "unknown"
+
+
 def test_nothing_fails_the_request(terminology: Terminology) -> None:
     junk: list[Any] = [
         {"resourceType": "Observation", "id": "a", "code": "not an object", "status": 3},

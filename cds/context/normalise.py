@@ -77,6 +77,7 @@ from cds.facts import (
     PatientFact,
     cut_at_word,
 )
+from cds.rules.codesystems import LOINC, SNOMED, implied_system
 from cds.rules.terminology import CodeInfo, LabConcept, Terminology
 from cds.units import UnitError, convert
 
@@ -84,9 +85,6 @@ __all__ = ["FactSet", "PatientData", "Skipped", "build_facts"]
 
 Json = dict[str, Any]
 
-LOINC: Final = "http://loinc.org"
-_LOINC_ANSWER: Final = re.compile(r"LA\d{1,8}-\d")
-SNOMED: Final = "http://snomed.info/sct"
 BIRTHSEX_URL: Final = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"
 ORDINAL_URL: Final = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 LOCAL: Final = "urn:neurosteroid-cds:concept"
@@ -303,8 +301,11 @@ def _codes(concept: Any) -> list[tuple[str, str]]:
     for coding in codings:
         if type(coding) is dict:
             system, code = coding.get("system"), coding.get("code")
-            if isinstance(system, str) and isinstance(code, str):
-                out.append((system, code))
+            if type(code) is str:
+                if type(system) is str:
+                    out.append((system, code))
+                elif system is None and (implied := implied_system(code)):
+                    out.append((implied, code))
     return out
 
 
@@ -797,11 +798,9 @@ class _Builder:
         score: float | None = None
         for coding in codings:
             system, code = coding.get("system"), coding.get("code")
-            if system is None and isinstance(code, str) and _LOINC_ANSWER.fullmatch(code):
-                # "LA…" is LOINC's answer namespace: an answer sent without its system is
-                # still that answer (dropping "Nearly every day" to item 9 would hide it)
-                system = LOINC
-                coding = {**coding, "system": LOINC}
+            if system is None and isinstance(code, str) and (implied := implied_system(code)):
+                coding = {**coding, "system": implied}  # an answer sent without its system
+                system = implied
             if not (isinstance(system, str) and isinstance(code, str)):
                 continue
             info = self.vocab.code(system, code)

@@ -35,6 +35,7 @@ from cds.errors import DataUnavailableError, RequestError
 from cds.facts import DataKey, DataStatus
 from cds.fhir.fetch import FetchedResources, fetch_all
 from cds.fhir.templates import UserTokenNotApplicableError, render_prefetch_template
+from cds.rules.codesystems import LOINC, SNOMED
 
 __all__ = [
     "PREFETCH_CATEGORY",
@@ -47,8 +48,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-LOINC: Final = "http://loinc.org"
-SNOMED: Final = "http://snomed.info/sct"
 PAGE_SIZE: Final = 100
 
 # LOINC codes of the value sets of kind "lab" and "observation" in rules/valuesets (2026.11.29).

@@ -4,12 +4,13 @@ A code that cannot exist in its system never matches a patient's data, and nothi
 say so: the rule simply stays silent. LOINC codes end in a mod-10 check digit and SNOMED CT
 identifiers in a Verhoeff check digit, so a mistyped digit is caught here; RxNorm ids are
 digits; ICD-10-CM codes have a fixed shape. A system that is one typo away from a known one
-(``.../umls/rxnrom``) is refused too; any other system is accepted as written.
+(``.../umls/rxnrom``: one letter changed, added, dropped or two swapped; or another case,
+``https`` or a trailing ``/``) is refused too; any other system (ICD-10, ICD-9-CM, NDC…) is
+accepted as written, its codes unchecked.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
 from typing import Final
@@ -19,8 +20,10 @@ SNOMED: Final = "http://snomed.info/sct"
 RXNORM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ICD10CM: Final = "http://hl7.org/fhir/sid/icd-10-cm"
 PROJECT_CONCEPTS: Final = "urn:neurosteroid-cds:concept"
+_HL7_SID: Final = "http://hl7.org/fhir/sid/"
 
-_LOINC: Final = re.compile(r"(LA|LP|LG)?(\d{1,7})-(\d)")
+_LOINC: Final = re.compile(r"(LA|LP|LG)?(\d{1,8})-(\d)")
+LOINC_ANSWER: Final = re.compile(r"LA\d{1,8}-\d")
 _ICD10CM: Final = re.compile(r"[A-Z]\d[0-9A-Z](\.[0-9A-Z]{1,4})?")
 
 # Verhoeff's dihedral-group tables (ISO 7064 does not cover it; SNOMED CT's technical guide
@@ -72,7 +75,9 @@ def _loinc(code: str) -> str | None:
     if match is None:
         return "is not a LOINC code: LOINC codes are digits, a hyphen and a check digit (2191-5)"
     prefix, number, check = match.groups()
-    if prefix is None:  # answers (LA), parts (LP) and groups (LG): shape only
+    # only plain codes: answers (LA), parts (LP) and groups (LG) are checked for shape (an
+    # answer's last digit does not follow this rule: LA6568-5 would be LA6568-0)
+    if prefix is None:
         expected = loinc_check_digit(number)
         if expected != int(check):
             return (
@@ -114,15 +119,44 @@ KNOWN_SYSTEMS: Final = (*_CHECKS, PROJECT_CONCEPTS)
 
 
 def system_problem(system: str) -> str | None:
-    """Why ``system`` is refused (a near miss of a known system), or None."""
+    """Why ``system`` is refused (one typo from a known system), or None."""
     if system in KNOWN_SYSTEMS:
         return None
     if system != system.strip():
         return "has spaces around it"
-    near = difflib.get_close_matches(system, KNOWN_SYSTEMS, n=1, cutoff=0.85)
-    if near:
-        return f"is not a code system this pack knows (did you mean {near[0]!r}?)"
+    plain = _plain(system)
+    for known in KNOWN_SYSTEMS:
+        # HL7's /sid/ names are short codes one edit apart from each other (icd-10-cm and the
+        # Canadian icd-10-ca): there, only another case, https or a trailing / is a typo
+        family = system.startswith(_HL7_SID) and known.startswith(_HL7_SID)
+        if plain == _plain(known) or (not family and _one_edit_apart(system, known)):
+            return f"is not a code system this pack knows (did you mean {known!r}?)"
     return None
+
+
+def implied_system(code: str) -> str | None:
+    """The only system a code sent without one can belong to: LOINC for an answer (``LA…``)."""
+    return LOINC if LOINC_ANSWER.fullmatch(code) else None
+
+
+def _plain(system: str) -> str:
+    return system.lower().replace("https://", "http://", 1).rstrip("/")
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """One character changed, added or dropped, or two neighbours swapped (``rxnrom``)."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    if len(a) == len(b):
+        swapped = (
+            a[start + 2 :] == b[start + 2 :] and a[start : start + 2] == b[start : start + 2][::-1]
+        )
+        return a[start + 1 :] == b[start + 1 :] or swapped
+    shorter, longer = (a, b) if len(a) < len(b) else (b, a)
+    return shorter[start:] == longer[start + 1 :]
 
 
 def code_problem(system: str, code: str) -> str | None:
