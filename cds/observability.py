@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -17,19 +19,7 @@ def configure_logging(level: str = "info") -> None:
     fetcher, JWKS refreshes) as JSON on stderr. A root logger that already has handlers (a
     test runner's capture) is left as it is."""
     stdlib_json = logging.StreamHandler(sys.stderr)
-    stdlib_json.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[
-                structlog.stdlib.add_log_level,
-                structlog.stdlib.add_logger_name,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-            ],
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.JSONRenderer(),
-            ],
-        )
-    )
+    stdlib_json.setFormatter(stdlib_formatter())
     logging.basicConfig(handlers=[stdlib_json], level=level.upper())
     structlog.configure(
         processors=[
@@ -44,6 +34,37 @@ def configure_logging(level: str = "info") -> None:
         # several levels in one process); uncached costs ~1.5 µs a line
         cache_logger_on_first_use=False,
     )
+
+
+def stdlib_formatter() -> logging.Formatter:
+    """JSON for the standard library's records. An exception is logged by its type and
+    file:line only, as ``InternalErrorMiddleware`` does: its message may quote patient data."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _exception_place,
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+
+
+def _exception_place(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
+    exc_info = event.pop("exc_info", None)
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and exc_info[0] is not None:
+        event["error"] = exc_info[0].__name__
+        frames = traceback.extract_tb(exc_info[2]) if exc_info[2] is not None else []
+        if frames:
+            event["at"] = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}"
+    return event
 
 
 class _StdoutLogger:

@@ -56,14 +56,14 @@ MAX_BACKOFF_S = 10.0
 PARENT_WATCH_S = 0.5  # how often a worker checks that its supervisor is still there
 
 
-def _say(message: str) -> None:
+def _say(message: str, level: str = "info") -> None:
     """A JSON log line on stderr, as the workers write theirs (the supervisor imports no
     logging set-up: it must stay small and start fast)."""
     line = {
         "event": "supervisor",
         "pid": os.getpid(),
         "message": message,
-        "level": "info",
+        "level": level,
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
     }
     print(json.dumps(line), file=sys.stderr, flush=True)
@@ -182,7 +182,7 @@ class Supervisor:
                     continue
                 slot.process = None
                 if code == EXIT_CONFIG:
-                    _say(f"worker {slot.index} refused to start (invalid configuration)")
+                    _say(f"worker {slot.index} refused to start (invalid configuration)", "error")
                     self._exit_code = 1
                     self._stopping = True
                     return
@@ -191,7 +191,9 @@ class Supervisor:
                 delay = 0.0 if slot.fast_deaths <= 1 else 0.5 * 2 ** (slot.fast_deaths - 2)
                 slot.restart_at = now + min(delay, MAX_BACKOFF_S)
                 how = f"signal {-code}" if code < 0 else f"status {code}"
-                _say(f"worker {slot.index} (pid {process.pid}) died with {how}; restarting")
+                _say(
+                    f"worker {slot.index} (pid {process.pid}) died with {how}; restarting", "error"
+                )
             if slot.process is None and now >= slot.restart_at:
                 self._spawn(slot)
 
@@ -204,7 +206,9 @@ class Supervisor:
             try:
                 slot.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                _say(f"worker {slot.index} did not stop in {self.grace_s:.0f} s: SIGKILL")
+                _say(
+                    f"worker {slot.index} did not stop in {self.grace_s:.0f} s: SIGKILL", "warning"
+                )
                 slot.process.kill()
                 slot.process.wait()
 

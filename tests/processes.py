@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
+
 T = TypeVar("T")
 
 
@@ -20,6 +22,14 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 30.0) ->
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def live(base: str, timeout: float = 2.0) -> bool:
+    """The service at ``base`` answers ``/livez`` (False while it is not up, or gone)."""
+    try:
+        return httpx.get(f"{base}/livez", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def children(pid: int) -> set[int]:

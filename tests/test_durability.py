@@ -37,7 +37,7 @@ from hookrequests import hook_request, sample
 from packbuilder import make_pack
 from postgres_server import create_database, postgres_server
 from processes import children as _children
-from processes import tcp_inodes
+from processes import live, tcp_inodes
 from processes import wait_for as _wait_for
 from service import free_port
 from sqlalchemy import create_engine, text
@@ -75,13 +75,6 @@ def _env(rules: Path, database_url: str) -> dict[str, str]:
     return env
 
 
-def _livez(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/livez", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @contextmanager
 def _serve(
     tmp: Path, rules: Path, database_url: str, port: int, workers: int = 1
@@ -100,7 +93,7 @@ def _serve(
     )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _livez(f"http://127.0.0.1:{port}"):
+        while not live(f"http://127.0.0.1:{port}"):
             if process.poll() is not None:
                 raise AssertionError(f"cds serve exited with {process.returncode}; see {log.name}")
             if time.monotonic() > deadline:
@@ -282,7 +275,7 @@ def test_a_worker_killed_under_load(tmp_path: Path, rules: Path) -> None:
         # both listening (each worker has its own socket): the victim is not the only one
         _wait_for("both listening", lambda: len(tcp_inodes(port, "listen")) == 2, timeout=60)
         for _ in range(20):  # both workers up and serving
-            assert _livez(base)
+            assert live(base)
         time.sleep(1.0)
         tally = LoadTally()
         body = _fresh_request()

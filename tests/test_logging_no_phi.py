@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -14,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 from hookrequests import hook_request, sample
-from processes import wait_for
+from processes import live, wait_for
 from service import free_port, running_service
 
+from cds.observability import stdlib_formatter
 from cds.rules.pack import load_pack
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -132,7 +134,7 @@ def test_every_line_the_running_service_writes_is_json(tmp_path: Path, workers: 
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for("the service", lambda: _answers(f"{url}/livez"))
+        wait_for("the service", lambda: live(url))
         body = hook_request("patient-view", sample("dhea-ssri-woman"))
         body["prefetch"]["labs"] = {"resourceType": "OperationOutcome", "issue": []}
         assert httpx.post(f"{url}/cds-services/neurosteroid-patient-view", json=body).is_success
@@ -159,15 +161,28 @@ def test_every_line_the_running_service_writes_is_json(tmp_path: Path, workers: 
         assert "supervisor" in events
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).is_success
-    except httpx.HTTPError:
-        return False
-
-
 def _is_json_object(line: str) -> bool:
     try:
         return isinstance(json.loads(line), dict)
     except ValueError:
         return False
+
+
+# Found by the review of session 5: the standard library's records rendered exc_info as the
+# exception's repr (its message, which may quote patient data) and no place.
+def test_a_standard_library_exception_is_logged_by_type_and_place_only() -> None:
+    try:
+        raise ValueError("patient Jane Doe, DHEA-S 410")
+    except ValueError:
+        record = logging.LogRecord(
+            "uvicorn.error", logging.ERROR, __file__, 1, "Exception in ASGI application", None,
+            sys.exc_info(),
+        )  # fmt: skip
+    text = stdlib_formatter().format(record)
+    line = json.loads(text)
+    assert (line["event"], line["level"], line["error"]) == (
+        "Exception in ASGI application", "error", "ValueError",
+    )  # fmt: skip
+    assert line["at"].startswith("test_logging_no_phi.py:")
+    assert "Jane Doe" not in text
+    assert "410" not in without_timestamps(text)

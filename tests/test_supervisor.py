@@ -4,6 +4,7 @@ invalid rule pack stops the supervisor instead of restarting workers forever."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,11 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from processes import alive as _alive
 from processes import children as _children
-from processes import socket_inodes, tcp_inodes
+from processes import live, socket_inodes, tcp_inodes
 from processes import wait_for as _wait_for
 from service import free_port
 
@@ -26,13 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MINI_PACK = ROOT / "tests" / "data" / "mini-pack"
 BROKEN_PACK = ROOT / "tests" / "data" / "broken-rules"
 CDS = Path(sys.executable).parent / "cds"
-
-
-def _livez(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/livez", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _env(tmp: Path, rules: Path) -> dict[str, str]:
@@ -83,7 +76,7 @@ def _output(tmp: Path) -> str:
 
 def test_workers_are_restarted_and_sigterm_stops_everything(tmp_path: Path) -> None:
     with _supervisor(tmp_path, workers=2) as (supervisor, base):
-        _wait_for("/livez", lambda: _livez(base), timeout=60)
+        _wait_for("/livez", lambda: live(base), timeout=60)
         _wait_for("two workers", lambda: len(_children(supervisor.pid)) == 2)
         port = int(base.rsplit(":", 1)[1])
         _wait_for("both listening", lambda: len(tcp_inodes(port, "listen")) == 2, timeout=60)
@@ -101,26 +94,27 @@ def test_workers_are_restarted_and_sigterm_stops_everything(tmp_path: Path) -> N
         assert len(replacement) == 1
         # The surviving worker answers meanwhile; then the replacement takes its share too.
         for _ in range(20):
-            assert _livez(base)
-        _wait_for("the replacement to serve", lambda: _livez(base), timeout=30)
-        assert "died with signal 9" in _output(tmp_path)
+            assert live(base)
+        _wait_for("the replacement to serve", lambda: live(base), timeout=30)
+        died = [x for x in _output(tmp_path).splitlines() if "died with signal 9" in x]
+        assert [json.loads(x)["level"] for x in died] == ["error"]  # a JSON line, for alerts
 
         # SIGHUP is forwarded and kills nobody (the hot reload will use it).
         workers_now = _children(supervisor.pid)
         supervisor.send_signal(signal.SIGHUP)
         _wait_for("SIGHUP in the workers", lambda: _output(tmp_path).count('"sighup"') >= 2, 10)
         assert _children(supervisor.pid) == workers_now
-        assert _livez(base)
+        assert live(base)
 
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=10) == 0
         _wait_for("no worker left", lambda: not any(_alive(p) for p in workers_now), timeout=5)
-        assert not _livez(base)
+        assert not live(base)
 
 
 def test_a_worker_killed_while_idle_is_replaced_quickly(tmp_path: Path) -> None:
     with _supervisor(tmp_path, workers=2) as (supervisor, base):
-        _wait_for("/livez", lambda: _livez(base), timeout=60)
+        _wait_for("/livez", lambda: live(base), timeout=60)
         _wait_for("two workers", lambda: len(_children(supervisor.pid)) == 2)
         for _ in range(2):  # twice in a row: restarts are immediate, not backed off
             before = _children(supervisor.pid)
@@ -133,7 +127,7 @@ def test_a_worker_killed_while_idle_is_replaced_quickly(tmp_path: Path) -> None:
 
             _wait_for("a replacement", replaced, timeout=3)
             assert time.monotonic() - started < 1.5
-            _wait_for("/livez", lambda: _livez(base), timeout=30)
+            _wait_for("/livez", lambda: live(base), timeout=30)
 
 
 def test_connections_are_spread_over_the_workers(tmp_path: Path) -> None:
@@ -141,7 +135,7 @@ def test_connections_are_spread_over_the_workers(tmp_path: Path) -> None:
     connections, where a shared socket let one worker take a burst (26 of 32 once)."""
     with _supervisor(tmp_path, workers=2) as (supervisor, base):
         port = int(base.rsplit(":", 1)[1])
-        _wait_for("/livez", lambda: _livez(base), timeout=60)
+        _wait_for("/livez", lambda: live(base), timeout=60)
         _wait_for("two listening sockets", lambda: len(tcp_inodes(port, "listen")) == 2, 60)
         workers = _children(supervisor.pid)
         listening = tcp_inodes(port, "listen")
