@@ -18,7 +18,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.background import BackgroundTask
 
 from cds.assessment import assess
@@ -30,7 +30,7 @@ from cds.context.prefetch import gather, prefetch_templates
 from cds.engine import RuleEngine
 from cds.errors import AuthError, DataUnavailableError, RequestError
 from cds.facts import EPOCH
-from cds.hooks import SERVICES, FeedbackBody, FieldError, HookRequest
+from cds.hooks import SERVICES, FeedbackBody, FieldError, HookInstance, HookRequest
 from cds.observability import Metrics, log
 from cds.outcome import operation_outcome
 from cds.privacy import patient_key
@@ -188,10 +188,10 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
         runtime = runtime_of(request)
         started = time.perf_counter()
         parsed = await _hook_request(service_id, request, runtime)
-        if isinstance(parsed, Response):
-            if parsed.status_code == 400:
-                _record_malformed(runtime, service_id, await request.body(), started)
-            return parsed
+        if isinstance(parsed, Refusal):
+            if parsed.response.status_code == 400:
+                _record_malformed(runtime, service_id, parsed.hook_instance, started)
+            return parsed.response
         hook, hook_request = parsed
         return await _evaluate(runtime, service_id, hook, hook_request, started)
 
@@ -206,8 +206,8 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
         beside the cards. For the sandbox and informaticists; nothing is stored."""
         runtime = runtime_of(request)
         parsed = await _hook_request(service_id, request, runtime)
-        if isinstance(parsed, Response):
-            return parsed
+        if isinstance(parsed, Refusal):
+            return parsed.response
         return await explain_request(runtime, *parsed)
 
     @api.post(
@@ -260,24 +260,48 @@ async def _known_and_allowed(
     return None
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A hook call answered before evaluation (401, 404 or 400), with the ``hookInstance`` a
+    refused body carried when it is one that can be stored (else "")."""
+
+    response: Response
+    hook_instance: str = ""
+
+
+_HOOK_INSTANCE: TypeAdapter[str] = TypeAdapter(HookInstance)
+
+
+def _sent_hook_instance(data: Any) -> str:
+    sent = data.get("hookInstance") if isinstance(data, dict) else None
+    try:
+        return _HOOK_INSTANCE.validate_python(sent)
+    except ValidationError:
+        return ""
+
+
 async def _hook_request(
     service_id: str, request: Request, runtime: Runtime
-) -> tuple[str, HookRequest] | Response:
-    """The hook and the parsed request, or the error response (404, 401 or 400)."""
+) -> tuple[str, HookRequest] | Refusal:
+    """The hook and the parsed request, or the refusal (404, 401 or 400)."""
     if (refused := await _known_and_allowed(service_id, request, runtime)) is not None:
-        return refused
+        return Refusal(refused)
     hook = SERVICES[service_id][0]
     try:
         data = parse_json(await request.body())
-        # the service first: an order-sign body sent to patient-view would otherwise be told
-        # about its draft orders (the checks of the hook it names)
-        sent = data.get("hook") if isinstance(data, dict) else None
-        if isinstance(sent, str) and sent != hook:
-            message = f"service '{service_id}' serves {hook}, not {sent[:40]!r}"
-            return operation_outcome(400, "invalid", message, "hook")
+    except RequestError as exc:
+        return Refusal(bad_request(exc))
+    # the service first: an order-sign body sent to patient-view would otherwise be told
+    # about its draft orders (the checks of the hook it names)
+    sent = data.get("hook") if isinstance(data, dict) else None
+    if isinstance(sent, str) and sent != hook:
+        message = f"service '{service_id}' serves {hook}, not {sent[:40]!r}"
+        refusal = operation_outcome(400, "invalid", message, "hook")
+        return Refusal(refusal, _sent_hook_instance(data))
+    try:
         return hook, HookRequest.model_validate(data)
     except (ValidationError, RequestError) as exc:
-        return bad_request(exc)
+        return Refusal(bad_request(exc), _sent_hook_instance(data))
 
 
 def _reason(entry: Any, field: str) -> str | None:
@@ -443,15 +467,11 @@ def _record(
     )
 
 
-def _record_malformed(runtime: Runtime, service_id: str, raw: bytes, started: float) -> None:
+def _record_malformed(
+    runtime: Runtime, service_id: str, hook_instance: str, started: float
+) -> None:
     """A 400 for a body the models refused is audited too, under the hookInstance it sent
     when that one could be stored (an integrator looks for it)."""
-    try:
-        sent = parse_json(raw).get("hookInstance")
-    except (RequestError, AttributeError):
-        sent = None
-    usable = isinstance(sent, str) and 0 < len(sent) <= 128 and "\x00" not in sent
-    hook_instance = sent if usable and isinstance(sent, str) else ""
     call = Call(
         service_id,
         SERVICES[service_id][0],

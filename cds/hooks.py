@@ -7,7 +7,7 @@ Lenient where real clients differ from the spec (extra fields allowed, the sandb
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -65,9 +65,13 @@ class HookContext(_Lenient):
     draftOrders: dict[str, Any] | None = None  # noqa: N815
 
 
+#: What a ``hookInstance`` may be to be stored: audit rows hold up to 128 characters.
+HookInstance = Annotated[str, Field(min_length=1, max_length=128, pattern=NO_NUL)]
+
+
 class HookRequest(_Lenient):
     hook: str
-    hookInstance: str = Field(min_length=1, max_length=128, pattern=NO_NUL)  # noqa: N815
+    hookInstance: HookInstance  # noqa: N815
     fhirServer: str | None = Field(None, pattern=r"^https?://")  # noqa: N815
     fhirAuthorization: FhirAuthorization | None = None  # noqa: N815
     context: HookContext
