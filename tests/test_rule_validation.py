@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from packbuilder import make_pack, rule
 
+from cds.rules._yaml import Position, load_yaml
 from cds.rules.pack import check_pack
 
 BROKEN = Path(__file__).parent / "data" / "broken-rules"
@@ -190,3 +191,16 @@ def test_a_rule_file_with_an_upper_case_suffix_is_checked_too(tmp_path: Path) ->
     written.rename(written.with_suffix(".YAML"))
     problems = [str(p) for p in check_pack(pack_dir)[1]]
     assert any("shouting.YAML" in p and "E104" in p for p in problems), problems
+
+
+# Found by the review of session 5: the search for a placeholder ran to the end of the file,
+# so a placeholder not written in its own value was found in a later one.
+def test_a_placeholder_is_looked_for_in_its_own_value_only(tmp_path: Path) -> None:
+    path = tmp_path / "card.yaml"
+    path.write_text(
+        'card:\n  summary: "x {a.b}"\n  detail: |\n    one {m.display}\n    two {m.bad}\n'
+        '  suggestions:\n    - label: "{m.bad} again"\n'
+    )
+    doc = load_yaml(path)
+    assert doc.find(("card", "detail"), "{m.bad}") == Position(5, 9)
+    assert doc.find(("card", "summary"), "{m.bad}") == doc.position(("card", "summary"))

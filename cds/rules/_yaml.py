@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ class LoadedYaml:
     data: Any
     positions: dict[Loc, Position]
     text: str = ""
+    ends: dict[Loc, Position] = field(default_factory=dict)  # where each value ends
 
     def position(self, loc: Loc) -> Position:
         """The position of ``loc``, or of its closest ancestor that has one."""
@@ -40,11 +41,13 @@ class LoadedYaml:
         return self.positions.get((), Position(1, 1))
 
     def find(self, loc: Loc, needle: str) -> Position:
-        """Where ``needle`` is first written at or after ``loc`` (a placeholder inside a
+        """Where ``needle`` is first written in the value at ``loc`` (a placeholder inside a
         multi-line ``detail:``), else the position of ``loc``."""
         start = self.position(loc)
         lines = self.text.splitlines()
-        for number in range(start.line, len(lines) + 1):
+        end_mark = self.ends.get(loc, Position(len(lines) + 1, 1))
+        end = end_mark.line if end_mark.col > 1 else end_mark.line - 1  # a block ends at col 1
+        for number in range(start.line, min(end, len(lines)) + 1):
             line = lines[number - 1]
             col = line.find(needle, start.col - 1 if number == start.line else 0)
             if col >= 0:
@@ -78,8 +81,9 @@ def load_yaml(path: Path) -> LoadedYaml:
         raise YamlSyntaxError(str(exc.problem or exc), pos) from exc
     _refuse_aliases(node)
     positions: dict[Loc, Position] = {}
-    data = _construct(node, (), positions) if node is not None else None
-    return LoadedYaml(path, data, positions, text)
+    ends: dict[Loc, Position] = {}
+    data = _construct(node, (), positions, ends) if node is not None else None
+    return LoadedYaml(path, data, positions, text, ends)
 
 
 def _refuse_aliases(root: yaml.Node | None) -> None:
@@ -110,8 +114,11 @@ def _refuse_aliases(root: yaml.Node | None) -> None:
             stack.extend(reversed(node.value))
 
 
-def _construct(node: yaml.Node, loc: Loc, positions: dict[Loc, Position]) -> Any:
+def _construct(
+    node: yaml.Node, loc: Loc, positions: dict[Loc, Position], ends: dict[Loc, Position]
+) -> Any:
     positions[loc] = Position(node.start_mark.line + 1, node.start_mark.column + 1)
+    ends[loc] = Position(node.end_mark.line + 1, node.end_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -129,16 +136,16 @@ def _construct(node: yaml.Node, loc: Loc, positions: dict[Loc, Position]) -> Any
                     _start(key_node),
                 )
             if isinstance(key, str | int):
-                out[key] = _construct(value_node, (*loc, key), positions)
+                out[key] = _construct(value_node, (*loc, key), positions, ends)
                 # errors about an entry point at its key, the start of the line
                 positions[(*loc, key)] = Position(
                     key_node.start_mark.line + 1, key_node.start_mark.column + 1
                 )
             else:
-                out[key] = _construct(value_node, loc, positions)
+                out[key] = _construct(value_node, loc, positions, ends)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*loc, i), positions) for i, item in enumerate(node.value)]
+        return [_construct(item, (*loc, i), positions, ends) for i, item in enumerate(node.value)]
     return _scalar(node)
 
 
