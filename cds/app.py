@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from cds.api import LivePack, Runtime, router
 from cds.audit import AuditWriter
 from cds.auth import TokenValidator, load_trusted_issuers
 from cds.engine import RuleEngine
+from cds.errors import RulePackError
 from cds.fhir.fetch import make_fhir_client
 from cds.middleware import AuthWarningMiddleware, BodyLimitMiddleware, InternalErrorMiddleware
 from cds.observability import Metrics, configure_logging, log
@@ -62,6 +64,20 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             components.pop(unused)
     app.openapi_schema = schema
     return schema
+
+
+def app_or_refusal(settings: Settings) -> FastAPI | None:
+    """:func:`create_app` for ``cds serve`` and its workers: None after telling the person at
+    the console why it cannot start (the rule pack's problems, an unusable issuers file)."""
+    try:
+        return create_app(settings)
+    except RulePackError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("refusing to start: the rule pack is invalid", file=sys.stderr)
+    except ValueError as exc:
+        print(f"refusing to start: {exc}", file=sys.stderr)
+    return None
 
 
 def create_app(

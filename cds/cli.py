@@ -350,21 +350,13 @@ def _positive_int(text: str) -> int:
 def _serve(host: str, port: int) -> int:
     import uvicorn
 
-    from cds.app import create_app
-    from cds.errors import RulePackError
+    from cds.app import app_or_refusal
     from cds.observability import UVICORN_LOGGING
     from cds.settings import get_settings
 
     settings = get_settings()
-    try:
-        app = create_app(settings)
-    except RulePackError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print("refusing to start: the rule pack is invalid", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        print(f"refusing to start: {exc}", file=sys.stderr)
+    app = app_or_refusal(settings)
+    if app is None:
         return 1
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level, **UVICORN_LOGGING)
     return 0

@@ -284,22 +284,14 @@ def worker_main(host: str, port: int) -> int:
 
     import uvicorn
 
-    from cds.app import create_app
-    from cds.errors import RulePackError
+    from cds.app import app_or_refusal
     from cds.observability import UVICORN_LOGGING
     from cds.reload import Reloader
     from cds.settings import get_settings
 
     settings = get_settings()
-    try:
-        app = create_app(settings)
-    except RulePackError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print("refusing to start: the rule pack is invalid", file=sys.stderr)
-        return EXIT_CONFIG
-    except ValueError as exc:
-        print(f"refusing to start: {exc}", file=sys.stderr)
+    app = app_or_refusal(settings)
+    if app is None:
         return EXIT_CONFIG
     reloader: Reloader = app.state.reloader
     _reload.append(reloader.trigger_threadsafe)
