@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -105,8 +106,11 @@ def check_pack(
     terminology = load_terminology(directory, problems)
     parsed: list[tuple[LoadedYaml, Rule]] = []
     for path in rule_files(directory):
+        before = len(problems)
         doc = _load(path, problems)
-        if doc is None:
+        if doc is None:  # name the rule all the same, from its id: line
+            rule_id = _written_id(path)
+            problems[before:] = [replace(p, rule_id=rule_id) for p in problems[before:]]
             continue
         rule = parse_rule(doc, problems)
         if rule is not None:
@@ -236,6 +240,18 @@ def load_terminology(directory: Path, problems: list[Problem]) -> Terminology:
     syn_path = directory / "synonyms.yaml"
     synonyms = _model(syn_path, SynonymList, problems) if syn_path.exists() else None
     return Terminology(valuesets, labs, ranges, list(synonyms.entries) if synonyms else [])
+
+
+_ID_LINE = re.compile(r"""^id:[ \t]*["']?([a-z0-9]+(?:-[a-z0-9]+)*)["']?[ \t]*$""", re.MULTILINE)
+
+
+def _written_id(path: Path) -> str | None:
+    """The ``id:`` line of a rule file YAML could not read, so that its error names the rule."""
+    try:
+        match = _ID_LINE.search(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    return match.group(1) if match else None
 
 
 def _load(path: Path, problems: list[Problem]) -> LoadedYaml | None:
