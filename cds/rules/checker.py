@@ -187,6 +187,18 @@ def _step(annotation: Any, part: str | int) -> list[Any]:
     return []
 
 
+def _unrestricted_patient(pattern: Pattern) -> bool:
+    """Every request has exactly one patient fact: with nothing to test, it always matches."""
+    return (
+        pattern.fact == "patient"
+        and not pattern.absent
+        and not pattern.where
+        and pattern.in_ is None
+        and pattern.within is None
+        and pattern.window is None
+    )
+
+
 class RuleChecker:
     """Checks parsed rules against the fact vocabulary and terminology; yields :class:`RuleIR`."""
 
@@ -316,6 +328,13 @@ class RuleChecker:
                 ("when",),
                 Code.EMPTY_CONDITION,
                 "every pattern is 'absent': add a pattern that must be present",
+            )
+        elif all(_unrestricted_patient(p) for p in rule.when):
+            ctx.add(
+                ("when",),
+                Code.EMPTY_CONDITION,
+                "a bare 'fact: patient' holds for every patient: add 'where' (age, sex, "
+                "pregnant…) or another pattern",
             )
         if rule.status is Status.ACTIVE and not rule.citations:
             ctx.add(
