@@ -60,7 +60,7 @@ _LAB_CODES: Final = (
 )  # fmt: skip
 _OBSERVATION_CODES: Final = (
     f"{LOINC}|44249-1", f"{LOINC}|44261-6", f"{LOINC}|44260-8", f"{LOINC}|69737-5",
-    f"{LOINC}|70274-6", f"{LOINC}|71354-5", f"{LOINC}|99046-5", f"{LOINC}|89209-1",
+    f"{LOINC}|70274-6", f"{LOINC}|71354-5", f"{LOINC}|99046-5",
     f"{LOINC}|82810-3", f"{LOINC}|63895-7", f"{SNOMED}|413712001",
 )  # fmt: skip
 
