@@ -396,6 +396,21 @@ def test_bundled_medication_reference(terminology: Terminology) -> None:
     assert fact.dose_mg_per_day is None
 
 
+# An order coded only by its product (no display, no ingredient) was "not used by any rule":
+# the zuranolone value sets held the ingredient only. Their SCD, SBD and BN codes are listed
+# since session 5.
+@pytest.mark.parametrize("product", ["2669918", "2669924", "2669911"])
+def test_a_zurzuvae_product_code_alone_is_zuranolone(
+    terminology: Terminology, product: str
+) -> None:
+    request = {"resourceType": "MedicationRequest", "id": "r1", "status": "active",
+               "intent": "order", "authoredOn": "2026-11-20",
+               "medicationCodeableConcept": _rx(product)}  # fmt: skip
+    fact = _one(_build(terminology, [_patient(), request]), "med:MedicationRequest/r1")
+    assert fact.concept == "zuranolone"
+    assert {"zuranolone", "neuroactive-steroids-rx"} <= set(fact.valuesets)
+
+
 def test_product_level_rxnorm_is_vaginal_prasterone_not_systemic(terminology: Terminology) -> None:
     facts = build_facts(PatientData.from_bundle(_sample("dhea-umol-units")), now=NOW,
                         terminology=terminology)  # fmt: skip
