@@ -7,12 +7,11 @@ request rates that cost more than the rules engine, so these work on the ASGI me
 
 from __future__ import annotations
 
-import traceback
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cds.observability import log
+from cds.observability import log, raised_at
 from cds.outcome import operation_outcome
 
 
@@ -111,12 +110,11 @@ class InternalErrorMiddleware:
         try:
             await self.app(scope, receive, watching_send)
         except Exception as exc:
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
             log.error(
                 "internal_error",
                 path=scope.get("path", "")[:64],
                 error=type(exc).__name__,
-                at=f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}",
+                at=raised_at(exc),
             )
             if started:  # too late for another response: end the connection
                 raise

@@ -53,17 +53,22 @@ def stdlib_formatter() -> logging.Formatter:
     )
 
 
+def raised_at(exc: BaseException) -> str:
+    """``file.py:line`` of the innermost frame an exception was raised in ("" without a
+    traceback): where to look, without the message, which may quote patient data."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+
+
 def _exception_place(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
     exc_info = event.pop("exc_info", None)
     if exc_info is True:
         exc_info = sys.exc_info()
-    if isinstance(exc_info, BaseException):
-        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
-    if isinstance(exc_info, tuple) and exc_info[0] is not None:
-        event["error"] = exc_info[0].__name__
-        frames = traceback.extract_tb(exc_info[2]) if exc_info[2] is not None else []
-        if frames:
-            event["at"] = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}"
+    exc = exc_info[1] if isinstance(exc_info, tuple) else exc_info
+    if isinstance(exc, BaseException):
+        event["error"] = type(exc).__name__
+        if at := raised_at(exc):
+            event["at"] = at
     return event
 
 
