@@ -14,7 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
+#: Rule, value-set and derived-fact ids: lower-case words joined by hyphens.
+ID_PATTERN = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+RuleId = Annotated[str, StringConstraints(pattern=rf"^{ID_PATTERN}$", max_length=64)]
 SemVer = Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")]
 Binding = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,30}$")]
 IsoDuration = Annotated[str, StringConstraints(pattern=r"^-?P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$")]

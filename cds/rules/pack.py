@@ -23,7 +23,7 @@ from cds.rules.compiler import (
     rules_for_hook,
 )
 from cds.rules.ir import RuleIR
-from cds.rules.model import HOOKS, Rule, Status
+from cds.rules.model import HOOKS, ID_PATTERN, Rule, Status
 from cds.rules.problems import Code, Problem, suggest
 from cds.rules.terminology import (
     LabCatalog,
@@ -242,7 +242,7 @@ def load_terminology(directory: Path, problems: list[Problem]) -> Terminology:
     return Terminology(valuesets, labs, ranges, list(synonyms.entries) if synonyms else [])
 
 
-_ID_LINE = re.compile(r"""^id:[ \t]*["']?([a-z0-9]+(?:-[a-z0-9]+)*)["']?[ \t]*$""", re.MULTILINE)
+_ID_LINE = re.compile(rf"""^id:[ \t]*["']?({ID_PATTERN})["']?[ \t]*$""", re.MULTILINE)
 
 
 def _written_id(path: Path) -> str | None:

@@ -24,6 +24,7 @@ from pydantic import (
 
 from cds.rules.codesystems import ICD10CM, LOINC, RXNORM, SNOMED, code_problem, system_problem
 from cds.rules.durations import duration_days
+from cds.rules.model import ID_PATTERN
 
 SYSTEM_ALIASES = {"rxnorm": RXNORM, "snomed": SNOMED, "loinc": LOINC, "icd10cm": ICD10CM}
 
@@ -63,7 +64,7 @@ class CodeEntry(_Strict):
 
 
 class ValueSet(_Strict):
-    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
+    id: Annotated[str, StringConstraints(pattern=rf"^{ID_PATTERN}$")]
     version: str
     title: str
     description: str
