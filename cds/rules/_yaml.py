@@ -79,49 +79,47 @@ def load_yaml(path: Path) -> LoadedYaml:
         mark = exc.context_mark or exc.problem_mark  # where the broken construct began
         pos = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
         raise YamlSyntaxError(str(exc.problem or exc), pos) from exc
-    _refuse_aliases(node)
-    positions: dict[Loc, Position] = {}
-    ends: dict[Loc, Position] = {}
-    data = _construct(node, (), positions, ends) if node is not None else None
-    return LoadedYaml(path, data, positions, text, ends)
+    built = _Built()
+    data = built.value(node, ()) if node is not None else None
+    return LoadedYaml(path, data, built.positions, text, built.ends)
 
 
-def _refuse_aliases(root: yaml.Node | None) -> None:
-    """Merge keys and aliases are refused before anything is built. An alias (``*name``)
-    reuses the node of its anchor (``&name``): rule files are read by people, who should see
-    every value where it applies, and a few nested aliases expand to billions of values (the
-    "billion laughs"), which would stall the validator and the service's start-up. Nodes are
-    visited in document order, so a merge key is reported as such, at its line."""
-    seen: set[int] = set()
-    stack = [root] if root is not None else []
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
+@dataclass
+class _Built:
+    """Python values from the composed YAML nodes, with where each one starts and ends.
+
+    Merge keys and aliases are refused. An alias (``*name``) reuses the node of its anchor
+    (``&name``): rule files are read by people, who should see every value where it applies,
+    and a few nested aliases expand to billions of values (the "billion laughs"). A node met
+    a second time is an alias, refused before anything is expanded."""
+
+    positions: dict[Loc, Position] = field(default_factory=dict)
+    ends: dict[Loc, Position] = field(default_factory=dict)
+    seen: set[int] = field(default_factory=set)
+
+    def value(self, node: yaml.Node, loc: Loc) -> Any:
+        if id(node) in self.seen:
             raise YamlSyntaxError(
                 "anchors and aliases (&name, *name) are not supported: write the values out",
                 _start(node),
             )
-        seen.add(id(node))
+        self.seen.add(id(node))
+        self.positions[loc] = _start(node)
+        self.ends[loc] = Position(node.end_mark.line + 1, node.end_mark.column + 1)
         if isinstance(node, yaml.MappingNode):
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise YamlSyntaxError(
-                        "merge keys (<<) are not supported: write the fields out in full",
-                        _start(key_node),
-                    )
-            stack.extend(n for pair in reversed(node.value) for n in reversed(pair))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(reversed(node.value))
+            return self._mapping(node, loc)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.value(item, (*loc, i)) for i, item in enumerate(node.value)]
+        return _scalar(node)
 
-
-def _construct(
-    node: yaml.Node, loc: Loc, positions: dict[Loc, Position], ends: dict[Loc, Position]
-) -> Any:
-    positions[loc] = Position(node.start_mark.line + 1, node.start_mark.column + 1)
-    ends[loc] = Position(node.end_mark.line + 1, node.end_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
+    def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise YamlSyntaxError(
+                    "merge keys (<<) are not supported: write the fields out in full",
+                    _start(key_node),
+                )
             key = _scalar(key_node)
             if isinstance(key, bool):
                 raise YamlSyntaxError(
@@ -136,17 +134,12 @@ def _construct(
                     _start(key_node),
                 )
             if isinstance(key, str | int):
-                out[key] = _construct(value_node, (*loc, key), positions, ends)
+                out[key] = self.value(value_node, (*loc, key))
                 # errors about an entry point at its key, the start of the line
-                positions[(*loc, key)] = Position(
-                    key_node.start_mark.line + 1, key_node.start_mark.column + 1
-                )
+                self.positions[(*loc, key)] = _start(key_node)
             else:
-                out[key] = _construct(value_node, loc, positions, ends)
+                out[key] = self.value(value_node, loc)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*loc, i), positions, ends) for i, item in enumerate(node.value)]
-    return _scalar(node)
 
 
 _constructor = yaml.SafeLoader("")
