@@ -65,16 +65,12 @@ _CATEGORY_WORDS = {
 }
 
 
-def missing_data_reason(ir: RuleIR, missing: Mapping[str, DataStatus]) -> str:
-    """Why ``ir`` is silent (or noted), e.g. 'lab history could not be fetched in full (labs:
-    unavailable); the rule declares missing_data.if_unavailable: silent'."""
+def missing_data_reason(missing: Mapping[str, DataStatus]) -> str:
+    """What was not obtained, e.g. 'lab history could not be fetched in full (labs:
+    unavailable)'."""
     what = " and ".join(_CATEGORY_WORDS.get(k, k) for k in missing)
     statuses = ", ".join(f"{k}: {DataStatus(v).value}" for k, v in missing.items())
-    action = ir.rule.missing_data.if_unavailable
-    return (
-        f"{what} could not be fetched in full ({statuses}); "
-        f"the rule declares missing_data.if_unavailable: {action}"
-    )
+    return f"{what} could not be fetched in full ({statuses})"
 
 
 @dataclass(frozen=True)
@@ -183,7 +179,13 @@ def near_misses(
         )
         if missing is not None:
             unobtained = missing_inputs(variant, status)
-            data = missing_data_reason(variant, unobtained) if unobtained else ""
+            action = variant.rule.missing_data.if_unavailable
+            data = (
+                f"{missing_data_reason(unobtained)}; the rule declares "
+                f"missing_data.if_unavailable: {action}"
+                if unobtained
+                else ""
+            )
             out.append(NearMiss(variant.id, rule.version, rule.title, missing, data))
     return out
 
@@ -205,7 +207,7 @@ def explain(engine: RuleEngine, fact_set: FactSet, *, hook: str, now: datetime) 
                 ir.rule.title,
                 action,
                 {k: DataStatus(v).value for k, v in item.missing.items()},
-                f"{action}: {missing_data_reason(ir, item.missing)}",
+                f"{action}: {missing_data_reason(item.missing)}",
             )
     decided_ids = {f.rule_id for f in findings} | set(effects)
     return Explanation(
