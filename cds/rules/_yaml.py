@@ -76,12 +76,74 @@ def load_yaml(path: Path) -> LoadedYaml:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.context_mark or exc.problem_mark  # where the broken construct began
-        pos = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
-        raise YamlSyntaxError(str(exc.problem or exc), pos) from exc
+        raise _syntax_error(exc, text) from exc
     built = _Built()
     data = built.value(node, ()) if node is not None else None
     return LoadedYaml(path, data, built.positions, text, built.ends)
+
+
+# Constructs that open with a delimiter: when one is never closed, the parser notices only
+# lines later (or at the end of the file), so the opening is what to point at.
+_OPENED = ("while parsing a flow", "while scanning a quoted", "while scanning a block scalar")
+_HINTS = {
+    "did not find expected key": "check this line's indentation against the keys above it, "
+    "and look for an unclosed quote on the lines before it",
+    "found a tab character": "indent with spaces, not tabs",
+    "found character '\\t'": "indent with spaces, not tabs",
+    "mapping values are not allowed": "a value with ': ' in it needs quotes",
+}
+
+
+def _runaway_quote(text: str, before: yaml.Mark) -> yaml.Mark | None:
+    """The start of a quoted value that spans lines just before ``before``: a value whose
+    closing quote is missing runs on to the next quote in the file, and the parser stumbles
+    only there."""
+    last: yaml.ScalarToken | None = None
+    try:
+        for token in yaml.scan(text, Loader=_Loader):
+            if (token.start_mark.line, token.start_mark.column) >= (before.line, before.column):
+                break
+            if isinstance(token, yaml.ScalarToken):
+                last = token
+    except yaml.MarkedYAMLError:
+        pass  # the scanner stops at the same problem
+    if last is None or last.style not in ('"', "'"):
+        return None
+    return last.start_mark if last.end_mark.line > last.start_mark.line else None
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str) -> YamlSyntaxError:
+    """A YAML syntax error at the line to fix, with the construct it broke and a hint.
+
+    The parser reports two places: where the broken construct began (``context_mark``: for a
+    block mapping, often the top of the file) and where it found the problem
+    (``problem_mark``). The problem is usually on the line it names (a key indented one space
+    too far, a tab); for an unclosed bracket or quote it is the opening that needs fixing."""
+    problem, context = exc.problem or str(exc), exc.context or ""
+    found, began = exc.problem_mark, exc.context_mark
+    opened = context.startswith(_OPENED) and began is not None
+    runaway = _runaway_quote(text, found) if found is not None and not opened else None
+    hint = next((h for start, h in _HINTS.items() if problem.startswith(start)), None)
+    if runaway is not None and found is not None:
+        mark: yaml.Mark | None = runaway
+        message = (
+            f"{problem} at line {found.line + 1}, column {found.column + 1}: the quoted value "
+            f"that starts here runs on to line {found.line + 1}; is its closing quote missing?"
+        )
+        hint = None
+    elif opened and began is not None:
+        mark = began
+        what = context.removeprefix("while parsing ").removeprefix("while scanning ")
+        message = f"{problem}: {what} opened here is not closed"
+        if found is not None:
+            message += f" (the parser noticed at line {found.line + 1}, column {found.column + 1})"
+    else:
+        mark = found or began
+        message = problem
+        if context and began is not None and began is not mark:
+            message += f" ({context} that starts at line {began.line + 1})"
+    position = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
+    return YamlSyntaxError(f"{message}: {hint}" if hint else message, position)
 
 
 @dataclass
