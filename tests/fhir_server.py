@@ -113,6 +113,7 @@ class RecordedRequest:
     query: dict[str, str]
     authorization: str | None
     accept: str | None
+    host: str | None = None
 
 
 def operation_outcome(severity: str, code: str) -> dict[str, Any]:
@@ -199,6 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
                 query=query,
                 authorization=self.headers.get("Authorization"),
                 accept=self.headers.get("Accept"),
+                host=self.headers.get("Host"),
             )
         )
         route = fhir.route_for(path, query) if parts.path.startswith(BASE_PATH) else None

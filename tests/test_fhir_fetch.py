@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -494,6 +495,74 @@ async def test_fhir_server_must_not_be_link_local(
 ) -> None:
     with pytest.raises(ValueError, match="link-local"):
         await fetch_all(client, fhir_server, {"k": "Patient/1"}, access_token="t")
+
+
+# Left by session 4's security review, closed in session 6: a host NAME can point at the
+# metadata service too. The client resolves names itself, checks every address and connects
+# to the one it checked (the fake resolver stands in for a DNS server the attacker runs).
+def _resolver(answers: dict[str, list[str]]) -> Callable[[str, int], Awaitable[list[str]]]:
+    async def resolve(host: str, port: int) -> list[str]:
+        if host not in answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return answers[host]
+
+    return resolve
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        ["169.254.169.254"],
+        ["fe80::1"],
+        ["127.0.0.1", "169.254.169.254"],
+        ["::ffff:169.254.169.254"],
+    ],
+)
+async def test_a_name_resolving_to_a_metadata_address_is_refused(addresses: list[str]) -> None:
+    resolve = _resolver({"fhir.attacker.example": addresses})
+    async with make_fhir_client(resolve=resolve) as named_client:
+        with running_fhir_server({"Patient/123": Route.json(PATIENT)}) as fake:
+            port = fake.base_url.split(":")[2].split("/")[0]
+            outcomes = await fetch_all(
+                named_client,
+                f"http://fhir.attacker.example:{port}/fhir",
+                {"p": "Patient/123"},
+                access_token=TOKEN,
+            )
+    assert "resolves to a link-local or unspecified address" in failed(outcomes["p"]).reason
+    assert fake.requests == []  # the token went nowhere, not even to the allowed address
+
+
+async def test_a_name_is_connected_at_the_address_that_was_checked() -> None:
+    # the fake server listens on 127.0.0.1 only: the request reaches it only if the client
+    # connects to the address the resolver gave, and the Host header keeps the name
+    resolve = _resolver({"fhir.hospital.example": ["127.0.0.1"]})
+    async with make_fhir_client(resolve=resolve) as named_client:
+        with running_fhir_server({"Patient/123": Route.json(PATIENT)}) as fake:
+            port = fake.base_url.split(":")[2].split("/")[0]
+            outcomes = await fetch_all(
+                named_client,
+                f"http://fhir.hospital.example:{port}/fhir",
+                {"p": "Patient/123"},
+                access_token=TOKEN,
+            )
+    assert ids(outcomes["p"]) == ["123"]
+    assert fake.requests[0].host == f"fhir.hospital.example:{port}"
+
+
+async def test_a_name_that_does_not_resolve_fails_its_keys() -> None:
+    async with make_fhir_client(resolve=_resolver({})) as named_client:
+        outcomes = await fetch_all(
+            named_client, "http://nowhere.example/fhir", {"p": "Patient/1"}, access_token=None
+        )
+    assert failed(outcomes["p"]).reason == "the FHIR server's host name does not resolve"
+
+
+async def test_localhost_goes_through_the_system_resolver(client: httpx.AsyncClient) -> None:
+    with running_fhir_server({"Patient/123": Route.json(PATIENT)}) as fake:
+        named = fake.base_url.replace("127.0.0.1", "localhost")
+        outcomes = await fetch_all(client, named, {"p": "Patient/123"}, access_token=None)
+    assert ids(outcomes["p"]) == ["123"]
 
 
 @pytest.mark.parametrize(("deadline_s", "page_cap"), [(0.0, 10), (-1.0, 10), (1.0, 0)])
