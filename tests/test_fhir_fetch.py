@@ -132,6 +132,32 @@ async def test_outcome_entries_are_dropped_and_includes_kept(client: httpx.Async
     assert ids(result["o"]) == ["o1", "123"]
 
 
+def _page_with_outcome(resources: list[dict[str, Any]], severity: str) -> dict[str, Any]:
+    page = searchset(resources)
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": severity, "code": "x"}]}
+    page["entry"] = [*page.get("entry", []), {"resource": outcome, "search": {"mode": "outcome"}}]
+    return page
+
+
+async def test_a_search_reporting_an_error_keeps_its_results_as_incomplete(
+    client: httpx.AsyncClient,
+) -> None:
+    page = _page_with_outcome([obs(1)], "error")
+    page["link"] = [{"relation": "next", "url": "Observation?page=2"}]
+    result, fake = await fetch(client, {"Observation": Route.json(page)}, {"k": "Observation"})
+    outcome = result["k"]
+    assert isinstance(outcome, FetchedResources)
+    assert ids(outcome) == ["o1"]
+    assert outcome.complete is False
+    assert len(fake.requests) == 1  # the next page is not asked for
+
+
+async def test_a_search_reporting_only_an_error_fails(client: httpx.AsyncClient) -> None:
+    page = _page_with_outcome([], "fatal")
+    result, _ = await fetch(client, {"Observation": Route.json(page)}, {"k": "Observation"})
+    assert "reported an error" in failed(result["k"]).reason
+
+
 async def test_empty_search_bundle(client: httpx.AsyncClient) -> None:
     routes = {"Observation": Route.json({"resourceType": "Bundle", "type": "searchset"})}
     result, _ = await fetch(client, routes, {"o": "Observation"})

@@ -162,6 +162,54 @@ async def test_operation_outcome_without_server_is_unavailable(
     assert info.value.key == "labs"
 
 
+# Found by the integrator review (session 6): a search Bundle whose OperationOutcome entry says
+# the search failed was read as "no such data", and absence rules fired (dhea-recheck-due
+# offered a DHEA-S for a patient who had one last week).
+def _with_outcome(resources: list[dict[str, Any]], severity: str) -> dict[str, Any]:
+    bundle = searchset(resources)
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": severity, "code": "x"}]}
+    bundle["entry"] = [
+        *bundle.get("entry", []),
+        {"resource": outcome, "search": {"mode": "outcome"}},
+    ]
+    return bundle
+
+
+@pytest.mark.parametrize("severity", ["error", "fatal"])
+async def test_a_bundle_reporting_a_failed_search_is_unavailable(
+    client: httpx.AsyncClient, severity: str
+) -> None:
+    data = await _gather(client, _nulls(labs=_with_outcome([], severity)), None)
+    assert data.status["labs"] is DataStatus.UNAVAILABLE
+
+
+async def test_a_bundle_reporting_a_failed_search_keeps_its_results_as_incomplete(
+    client: httpx.AsyncClient,
+) -> None:
+    data = await _gather(client, _nulls(labs=_with_outcome([LAB], "error")), None)
+    assert data.labs == [LAB]
+    assert data.status["labs"] is DataStatus.INCOMPLETE
+
+
+async def test_a_bundle_reporting_a_failed_search_is_fetched_again(
+    client: httpx.AsyncClient,
+) -> None:
+    refetched = {**LAB, "id": "o2"}
+    with running_fhir_server({_route("labs"): Route.bundle([refetched])}) as fake:
+        data = await _gather(client, _nulls(labs=_with_outcome([LAB], "error")), fake.base_url)
+    assert data.labs == [refetched]  # the server's whole answer, not the client's part of it
+    assert data.status["labs"] is DataStatus.COMPLETE
+
+
+@pytest.mark.parametrize("severity", ["warning", "information"])
+async def test_a_bundle_with_a_warning_outcome_is_complete(
+    client: httpx.AsyncClient, severity: str
+) -> None:
+    data = await _gather(client, _nulls(labs=_with_outcome([LAB], severity)), None)
+    assert data.labs == [LAB]
+    assert data.status["labs"] is DataStatus.COMPLETE
+
+
 async def test_required_key_failing_raises(client: httpx.AsyncClient) -> None:
     prefetch = _nulls()
     del prefetch["patient"]

@@ -13,6 +13,9 @@ fetch; when paging stops early the category is ``INCOMPLETE`` (rules on absence 
   client's fetch failed: fetch it ourselves when a ``fhirServer`` is given, else ``UNAVAILABLE``;
 - a **Bundle** → its entry resources (``search.mode = outcome`` entries dropped). A Bundle with a
   ``next`` link is followed from our side when we can (same FHIR server), else ``INCOMPLETE``.
+  A Bundle with an OperationOutcome entry of severity error or fatal (the client's search
+  failed, :mod:`cds.fhir.outcomes`) is fetched again when a ``fhirServer`` is given; else its
+  resources are kept as ``INCOMPLETE``, or the key is ``UNAVAILABLE`` when it holds none.
   Clients may send more than asked: resources of types no fact reads are dropped here; the rest
   are classified by code in :mod:`cds.context.normalise`.
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
@@ -34,6 +38,7 @@ from cds.context.normalise import PatientData
 from cds.errors import DataUnavailableError, RequestError
 from cds.facts import DataKey, DataStatus
 from cds.fhir.fetch import FetchedResources, fetch_all
+from cds.fhir.outcomes import reports_failure
 from cds.fhir.templates import UserTokenNotApplicableError, render_prefetch_template
 from cds.rules.codesystems import LOINC, SNOMED
 
@@ -116,20 +121,35 @@ def prefetch_templates(hook: str) -> dict[str, str]:
     return dict(PREFETCH_TEMPLATES)
 
 
-def _resources(value: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-    """The usable resources of a prefetch value, and the next link of a paged Bundle."""
+@dataclass(frozen=True)
+class _Prefetched:
+    """A prefetch value read: its usable resources, the next link of a paged Bundle, and
+    whether an OperationOutcome among its entries reports that the client's search failed."""
+
+    resources: list[dict[str, Any]]
+    next_url: str | None = None
+    failed: bool = False
+
+
+def _resources(value: Mapping[str, Any]) -> _Prefetched:
     if value.get("resourceType") != "Bundle":
-        return [dict(value)], None
+        return _Prefetched([dict(value)])
     out: list[dict[str, Any]] = []
+    failed = False
     entries = value.get("entry")
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict):
             continue
+        resource = entry.get("resource")
+        if not isinstance(resource, dict):
+            continue
+        if resource.get("resourceType") == "OperationOutcome":
+            failed = failed or reports_failure(resource)
+            continue
         search = entry.get("search")
         if isinstance(search, dict) and search.get("mode") == "outcome":
             continue
-        resource = entry.get("resource")
-        if isinstance(resource, dict) and _usable(resource):
+        if _usable(resource):
             out.append(resource)
     next_url: str | None = None
     links = value.get("link")
@@ -137,7 +157,7 @@ def _resources(value: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | No
         if isinstance(link, dict) and link.get("relation") == "next":
             url = link.get("url")
             next_url = url if isinstance(url, str) and url else None
-    return out, next_url
+    return _Prefetched(out, next_url, failed)
 
 
 def _relative(next_url: str, fhir_server: str) -> str | None:
@@ -216,12 +236,17 @@ async def gather(
             wrong_patient = (
                 key == "patient" and _usable(value) and not _holds_patient(value, patient_id)
             )
-            if _usable(value) and not wrong_patient:
-                resources, next_url = _resources(value)
-                collected[key] = resources
+            read = _resources(value) if _usable(value) and not wrong_patient else None
+            if read is not None and read.failed and (fhir_server or not read.resources):
+                read = None  # fetch it again ourselves, or: nothing came, it is unavailable
+            if read is not None:
+                collected[key] = read.resources
                 key_status[key] = DataStatus.COMPLETE
-                if next_url is not None:
-                    relative = _relative(next_url, fhir_server) if fhir_server else None
+                if read.failed:
+                    key_status[key] = DataStatus.INCOMPLETE
+                    key_reason[key] = "the prefetched Bundle reports an error OperationOutcome"
+                elif read.next_url is not None:
+                    relative = _relative(read.next_url, fhir_server) if fhir_server else None
                     if relative is not None:
                         to_fetch[key] = relative
                     else:

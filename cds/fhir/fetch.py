@@ -17,7 +17,8 @@ Decisions:
   must answer a resource of the type it asked for.
 - Bundle entries with ``search.mode = "outcome"`` (informational OperationOutcomes) are dropped;
   ``match`` and ``include`` entries are kept, in server order, page after page. Entries with no
-  ``resource`` are skipped.
+  ``resource`` are skipped. An OperationOutcome entry with an error or fatal issue ends the
+  search: ``complete=False`` with the resources so far, or a failure when there are none.
 - Paging follows ``link`` with ``relation = "next"``. A relative next URL is resolved against the
   FHIR base URL (FHIR's rule for relative URLs). A next link to another origin (scheme, host or
   port) is refused, so the bearer token never leaves the FHIR server; a next link back to a page
@@ -48,6 +49,8 @@ from typing import Any, Final
 
 import httpcore
 import httpx
+
+from cds.fhir.outcomes import reports_failure
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -404,7 +407,12 @@ async def _search(
                 f"a search answered a {_named(bundle['resourceType'])}, not a Bundle"
             )
         pages += 1
-        resources.extend(_entry_resources(bundle))
+        page, failed = _entry_resources(bundle)
+        resources.extend(page)
+        if failed:  # the server says this answer is not whole: keep what came, say so
+            if not resources:
+                raise _KeyFailedError("the FHIR server's search reported an error")
+            return FetchedResources(key, resources, complete=False)
         next_url = _next_link(base, bundle)
         if next_url is not None:
             if str(next_url) in seen:
@@ -484,24 +492,30 @@ def _short(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9\-]", "", text)[:40]
 
 
-def _entry_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _entry_resources(bundle: Mapping[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """The resources of a search page, and whether an OperationOutcome among its entries
+    reports a failure (:func:`~cds.fhir.outcomes.reports_failure`)."""
     entries = bundle.get("entry", [])
     if not isinstance(entries, list):
         raise _KeyFailedError("Bundle.entry is not a list")
     resources: list[dict[str, Any]] = []
+    failed = False
     for entry in entries:
         if not isinstance(entry, dict):
             raise _KeyFailedError("a Bundle entry is not an object")
+        resource = entry.get("resource")
+        if isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome":
+            failed = failed or reports_failure(resource)
+            continue
         search = entry.get("search")
         if isinstance(search, dict) and search.get("mode") == "outcome":
             continue
         if "resource" not in entry:
             continue
-        resource = entry["resource"]
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             raise _KeyFailedError("a Bundle entry holds something that is not a FHIR resource")
         resources.append(resource)
-    return resources
+    return resources, failed
 
 
 def _next_link(base: httpx.URL, bundle: Mapping[str, Any]) -> httpx.URL | None:
