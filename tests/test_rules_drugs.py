@@ -440,7 +440,9 @@ def test_strong_inhibitor_card_suggests_30_mg_on_the_draft_order(
     card = next(c.card for c in cards if c.rule_id == "zur-strong-3a4-inhibitor")
     assert "ketoconazole (test)" in card["detail"]
     (suggestion,) = card["suggestions"]
-    assert suggestion["isRecommended"] is True
+    # not recommended since 1.2.0 (pharmacist review): it changes the dose, not the product
+    assert "isRecommended" not in suggestion
+    assert "change the product too before signing" in card["detail"]
     (action,) = suggestion["actions"]
     assert action["type"] == "update"
     dosage = action["resource"]["dosageInstruction"][0]
