@@ -286,6 +286,45 @@ async def test_another_patients_record_is_dropped(client: httpx.AsyncClient) -> 
     assert data.status["patient"] is DataStatus.UNAVAILABLE
 
 
+# Found by the integrator review (session 6): an Observation or a MedicationStatement of
+# another patient (a client's bug) gave this patient's cards; only a Patient was checked.
+@pytest.mark.parametrize(
+    "reference",
+    [
+        {"subject": {"reference": "Patient/999"}},
+        {"subject": {"reference": "https://ehr.example/fhir/Patient/999"}},
+        {"subject": {"reference": "Patient/999/_history/2"}},
+        {"patient": {"reference": "Patient/999"}},
+    ],
+)
+async def test_a_resource_of_another_patient_is_dropped(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, reference: dict[str, Any]
+) -> None:
+    mine = {**LAB, "subject": {"reference": "Patient/123"}}
+    theirs = {**LAB, "id": "o9", **reference}
+    data = await _gather(client, _nulls(labs=searchset([mine, theirs])), None)
+    assert data.labs == [mine]
+    assert "dropped 1 resource(s) of another patient" in caplog.text
+    assert "999" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        {"subject": {"reference": "https://ehr.example/fhir/Patient/123"}},
+        {"subject": {"reference": "urn:uuid:0b1c6d2e-52f5-4a0b-9c6e-0f8f1c9a7e11"}},
+        {"subject": {"display": "no reference"}},
+        {},
+    ],
+)
+async def test_a_resource_that_names_no_other_patient_is_kept(
+    client: httpx.AsyncClient, reference: dict[str, Any]
+) -> None:
+    resource = {**LAB, **reference}
+    data = await _gather(client, _nulls(labs=searchset([resource])), None)
+    assert data.labs == [resource]
+
+
 # Found by a conformance review: a prefetched patient that was not the context's (or not a
 # Patient at all), a null patient and a read answered 404 all gave 200 without the patient's
 # cards; the rules need the patient (sex, age), so that is a 412.

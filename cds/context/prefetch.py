@@ -16,6 +16,9 @@ fetch; when paging stops early the category is ``INCOMPLETE`` (rules on absence 
   A Bundle with an OperationOutcome entry of severity error or fatal (the client's search
   failed, :mod:`cds.fhir.outcomes`) is fetched again when a ``fhirServer`` is given; else its
   resources are kept as ``INCOMPLETE``, or the key is ``UNAVAILABLE`` when it holds none.
+- a resource of **another patient** (a Patient that is not ``context.patientId``, or a
+  ``subject``/``patient`` reference naming another Patient id) is dropped, and counted in a
+  warning without ids.
   Clients may send more than asked: resources of types no fact reads are dropped here; the rest
   are classified by code in :mod:`cds.context.normalise`.
 
@@ -28,6 +31,7 @@ ids) never appear above DEBUG.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -308,6 +312,7 @@ async def gather(
 
     data = PatientData()
     category_status: dict[str, DataStatus] = {}
+    dropped = 0
     for key, category in PREFETCH_CATEGORY.items():
         status = key_status.get(key, DataStatus.UNAVAILABLE)
         if status is not DataStatus.COMPLETE:
@@ -315,12 +320,33 @@ async def gather(
         previous = category_status.get(category, DataStatus.COMPLETE)
         category_status[category] = max(previous, status, key=_SEVERITY.__getitem__)
         for resource in collected.get(key, []):
-            if (
-                resource.get("resourceType") == "Patient"
-                and patient_id is not None
-                and resource.get("id") not in (None, patient_id)
-            ):
-                continue  # another patient's record is never this patient's data
+            if patient_id is not None and _of_another_patient(resource, patient_id):
+                dropped += 1  # another patient's record is never this patient's data
+                continue
             data.add(resource, category)
+    if dropped:
+        logger.warning("dropped %d resource(s) of another patient than context.patientId", dropped)
     data.status = category_status
     return data
+
+
+_PATIENT_REFERENCE: Final = re.compile(
+    r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
+)
+
+
+def _of_another_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
+    """A Patient that is not ``patient_id``, or a resource whose ``subject`` or ``patient``
+    reference names another Patient (relative or absolute). A reference that names no Patient
+    id (``urn:uuid:``, contained, a Group) is not read as another patient's."""
+    if resource.get("resourceType") == "Patient":
+        return resource.get("id") not in (None, patient_id)
+    for name in ("subject", "patient"):
+        reference = resource.get(name)
+        target = reference.get("reference") if isinstance(reference, dict) else None
+        if not isinstance(target, str) or target == f"Patient/{patient_id}":
+            continue
+        match = _PATIENT_REFERENCE.search(target)
+        if match is not None and match.group(1) != patient_id:
+            return True
+    return False
