@@ -353,6 +353,7 @@ async def explain_request(runtime: Runtime, hook: str, hook_request: HookRequest
         now=now,
         patient_id=hook_request.context.patientId,
         draft_orders=hook_request.context.draftOrders,
+        selections=hook_request.context.selections,
         explained=True,
     )
     assert result.explanation is not None
@@ -388,6 +389,7 @@ async def _evaluate(
             now=now,
             patient_id=hook_request.context.patientId,
             draft_orders=hook_request.context.draftOrders,
+            selections=hook_request.context.selections,
         )
         issued = assessment.cards
         if runtime.store.is_local or not any(pack.by_id[c.rule_id].rule.memory for c in issued):

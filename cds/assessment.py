@@ -6,7 +6,7 @@ what the workbench shows is what an EHR gets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,11 +36,19 @@ def assess(
     now: datetime,
     patient_id: str,
     draft_orders: Mapping[str, Any] | None = None,
+    selections: Sequence[str] | None = None,
     explained: bool = False,
 ) -> Assessment:
-    """Facts, findings and cards for one request (``draft_orders``: the context's Bundle)."""
+    """Facts, findings and cards for one request (``draft_orders``: the context's Bundle;
+    ``selections``: order-select's chosen orders, see :func:`build_facts`)."""
     drafts = bundle_resources(draft_orders)
-    facts = build_facts(data, now=now, terminology=pack.terminology, draft_orders=drafts)
+    facts = build_facts(
+        data,
+        now=now,
+        terminology=pack.terminology,
+        draft_orders=drafts,
+        selections=selections if hook == "order-select" else None,
+    )
     explanation = explain(engine, facts, hook=hook, now=now) if explained else None
     findings = (
         explanation.findings

@@ -263,6 +263,7 @@ def evaluate_request(
         now=now,
         patient_id=request.context.patientId,
         draft_orders=request.context.draftOrders,
+        selections=request.context.selections,
         explained=True,
     )
     assert result.explanation is not None

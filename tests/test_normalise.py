@@ -495,6 +495,34 @@ def test_draft_orders(terminology: Terminology) -> None:
     assert {s.ref for s in facts.skipped} >= {"ServiceRequest/sr1"}
 
 
+# Found by the integrator review (session 6): order-select ignored context.selections, so
+# selecting any later order of the session raised the cards of the earlier ones again.
+@pytest.mark.parametrize(
+    ("selections", "drafts_placed"),
+    [
+        (["MedicationRequest/d2"], {"draft:1"}),
+        (["MedicationRequest/d1", "MedicationRequest/d2"], {"draft:0", "draft:1"}),
+        (["MedicationRequest/not-in-the-bundle"], {"draft:0", "draft:1"}),  # can't tell: all
+        (None, {"draft:0", "draft:1"}),
+    ],
+)
+def test_only_the_selected_orders_are_the_draft_being_placed(
+    terminology: Terminology, selections: list[str] | None, drafts_placed: set[str]
+) -> None:
+    def order(rid: str, code: str) -> Json:
+        return {"resourceType": "MedicationRequest", "id": rid, "status": "draft",
+                "intent": "order", "medicationCodeableConcept": _rx(code)}  # fmt: skip
+
+    facts = build_facts(
+        PatientData.from_resources([_patient()]), now=NOW, terminology=terminology,
+        draft_orders=[order("d1", "3143"), order("d2", "21212")], selections=selections,
+    )  # fmt: skip
+    drafts = {f.id: f for f in _of(facts, MedicationFact) if f.id.startswith("draft:")}
+    assert set(drafts) == {"draft:0", "draft:1"}  # an unselected order is still in the facts
+    assert {i for i, f in drafts.items() if f.draft} == drafts_placed
+    assert all(f.active and f.status == "draft" for f in drafts.values())
+
+
 def test_draft_renewal_continues_the_episode(terminology: Terminology) -> None:
     ongoing = _statement("s1", _rx("3143"), "2026-01-01")
     draft = {"resourceType": "MedicationRequest", "status": "draft", "intent": "order",

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Final
@@ -722,7 +722,9 @@ class _Builder:
             return None
         return self.vocab.code(*_SALIVARY_CODES[analyte])
 
-    def order(self, resource: Json, ref: str, *, draft_id: str | None = None) -> None:
+    def order(
+        self, resource: Json, ref: str, *, draft_id: str | None = None, selected: bool = True
+    ) -> None:
         """A ServiceRequest (lab order): coded via value sets, or by text (e.g. allopregnanolone,
         which has no LOINC)."""
         status = _str(resource.get("status")) or "unknown"
@@ -754,7 +756,7 @@ class _Builder:
                 valuesets=info.valuesets,
                 concept=concept,
                 display=_display(code, concept),
-                draft=draft_id is not None,
+                draft=draft_id is not None and selected,
                 status="draft" if draft_id else status,
                 specimen="saliva" if saliva else ("serum" if lab else "unknown"),
                 day=day,
@@ -1132,7 +1134,11 @@ class _Builder:
                 texts.append(d)
         return medication, codes, texts
 
-    def medication(self, resource: Json, ref: str, *, draft_id: str | None = None) -> None:
+    def medication(
+        self, resource: Json, ref: str, *, draft_id: str | None = None, selected: bool = True
+    ) -> None:
+        """A MedicationRequest or MedicationStatement; ``draft_id`` for an order of
+        ``context.draftOrders`` (``selected=False``: one not among ``context.selections``)."""
         medication, codes, texts = self._medication(resource)
         info = self.vocab.lookup(codes) if codes else None
         if info is None:
@@ -1208,7 +1214,7 @@ class _Builder:
                     "display": _fit(texts[0] if texts else info.display),
                     "status": status[:16],
                     "active": active,
-                    "draft": draft_id is not None,
+                    "draft": draft_id is not None and selected,
                     "kind": "request" if is_request or draft_id is not None else "statement",
                     "source": source,
                     "based_on_request": based_on,
@@ -1435,11 +1441,20 @@ def build_facts(
     now: datetime,
     terminology: Terminology,
     draft_orders: list[Json] | None = None,
+    selections: Collection[str] | None = None,
 ) -> FactSet:
     """The facts of one patient at ``now``; never raises for bad data (see :class:`Skipped`).
 
     ``draft_orders`` are the resources of ``context.draftOrders`` (Bundle entries or their
     resources); each MedicationRequest among them becomes a draft MedicationFact ``draft:<n>``.
+
+    ``selections`` (order-select's ``context.selections``, e.g. ``MedicationRequest/103``)
+    names the orders just chosen. Only those are the draft being placed (``draft: true``, what
+    ``on_order_hooks`` rules require); the session's other unsigned orders stay as prescribed
+    requests (status ``draft``), so an interaction between the new selection and an earlier
+    one is still found, but the cards of an earlier selection are not raised again. When no
+    selection names a draft order (a client's slip, or drafts without ids), every draft counts
+    as selected: a card too many rather than a warning missed.
     """
     builder = _Builder(_vocab(terminology), now)
     drafts: list[Json] = []
@@ -1487,16 +1502,18 @@ def build_facts(
                 builder.skip(ref, "not used by any rule")
         except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as exc:
             builder.skip(ref, f"unusable resource ({type(exc).__name__})")
+    chosen = draft_refs.intersection(selections or ())
     for number, resource in enumerate(drafts):
         ref = _ref_of(resource)
+        selected = not chosen or ref in chosen
         if resource.get("resourceType") == "ServiceRequest":
-            builder.order(resource, ref, draft_id=f"draft:{number}")
+            builder.order(resource, ref, draft_id=f"draft:{number}", selected=selected)
             continue
         if resource.get("resourceType") != "MedicationRequest":
             builder.skip(ref, f"draft {resource.get('resourceType')}: no fact type for it")
             continue
         try:
-            builder.medication(resource, ref, draft_id=f"draft:{number}")
+            builder.medication(resource, ref, draft_id=f"draft:{number}", selected=selected)
         except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as exc:
             builder.skip(ref, f"unusable draft order ({type(exc).__name__})")
     builder.episodes()

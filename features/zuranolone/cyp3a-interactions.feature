@@ -39,6 +39,26 @@ Feature: Zuranolone with CYP3A4 inhibitors and inducers
     Then the clinician sees a warning card from rule "zur-strong-3a4-inhibitor"
     And the card says "clarithromycin"
 
+  # order-select: context.selections names the order just chosen; the session's other
+  # unsigned orders are context, not the order being placed
+  @rule_zur_strong_3a4_inhibitor
+  Scenario: A strong inhibitor selected after zuranolone was drafted in the same session
+    Given a 33 year old woman
+    And a draft order for zuranolone 50 mg once daily for 14 days
+    And a draft order for clarithromycin 500 mg twice daily for 7 days
+    When the clinician selects clarithromycin among the draft orders
+    Then the clinician sees a warning card from rule "zur-strong-3a4-inhibitor"
+    And the card says "clarithromycin"
+
+  @rule_zur_strong_3a4_inhibitor
+  Scenario: Selecting an unrelated order later in the session does not repeat the card
+    Given a 33 year old woman
+    And she is prescribed ketoconazole since 1 week ago
+    And a draft order for zuranolone 50 mg once daily for 14 days
+    And a draft order for ibuprofen (RxNorm 5640) 400 mg three times daily
+    When the clinician selects ibuprofen among the draft orders
+    Then the clinician sees no card from rule "zur-strong-3a4-inhibitor"
+
   @rule_zur_strong_3a4_inhibitor
   Scenario: Opening the chart of a patient already on both drugs
     Given a 33 year old woman

@@ -6,6 +6,7 @@ Steps describe patients in clinical words and what the clinician sees; they buil
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -214,10 +215,18 @@ def breastfeeding(visit: Visit) -> None:
 # -- When: the clinician's action ---------------------------------------------------------------
 
 
-def _call(visit: Visit, url: str, hook: str) -> None:
+def _call(visit: Visit, url: str, hook: str, selected: str | None = None) -> None:
     chart = visit.chart
     assert chart.patient, "describe the patient first ('Given a 45 year old woman')"
     body = ehr_request(hook, chart.patient, chart.resources, drafts=chart.drafts)
+    if selected is not None:  # one order chosen among the session's drafts
+        chosen = [
+            f"MedicationRequest/{d['id']}"
+            for d in chart.drafts
+            if selected.lower() in json.dumps(d.get("medicationCodeableConcept", {})).lower()
+        ]
+        assert len(chosen) == 1, f"no single draft order for {selected!r}"
+        body["context"]["selections"] = chosen
     for edit in visit.prefetch_edits:
         edit(body["prefetch"])
     response = httpx.post(f"{url}/cds-services/{SERVICE[hook]}", json=body, timeout=30)
@@ -233,6 +242,12 @@ def chart_opened(visit: Visit, service_url: str) -> None:
 @when("the clinician selects the draft order")
 def order_selected(visit: Visit, service_url: str) -> None:
     _call(visit, service_url, "order-select")
+
+
+@when(parsers.re(r"the clinician selects (?P<drug>[a-zA-Z -]+?) among the draft orders"))
+def one_order_selected(visit: Visit, service_url: str, drug: str) -> None:
+    """order-select with several unsigned orders: ``context.selections`` names one of them."""
+    _call(visit, service_url, "order-select", selected=drug)
 
 
 @when("the clinician signs the draft order")
