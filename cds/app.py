@@ -180,12 +180,23 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
-        return operation_outcome(exc.status_code, code, str(exc.detail))
+        response = operation_outcome(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # a 405's Allow (RFC 9110 §15.5.6)
+        return response
 
     @app.get("/livez", tags=["operations"])
     def livez() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
+
+    # probes may send HEAD (RFC 9110 §9.1: GET and HEAD); kept out of the OpenAPI document
+    @app.head("/livez", include_in_schema=False)
+    def livez_head() -> Response:
+        return Response()
+
+    @app.head("/readyz", include_in_schema=False)
+    def readyz_head() -> Response:
+        return Response(status_code=200 if app.state.runtime.store.ping() else 503)
 
     @app.get("/readyz", tags=["operations"])
     def readyz() -> Response:

@@ -352,6 +352,22 @@ def test_operations_endpoints(service: tuple[str, Path]) -> None:
     assert httpx.get(f"{url}/docs").status_code == 200
 
 
+# Found by the integrator review (session 6): a 405 had no Allow header (Starlette's was
+# dropped when the answer became an OperationOutcome), and probes sending HEAD got 405.
+def test_a_wrong_method_is_a_405_with_allow_and_probes_answer_head(
+    service: tuple[str, Path],
+) -> None:
+    url, _ = service
+    wrong = httpx.delete(f"{url}/cds-services/neurosteroid-patient-view")
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == "POST"
+    assert wrong.json()["resourceType"] == "OperationOutcome"
+    for path in ("/livez", "/readyz"):
+        head = httpx.head(f"{url}{path}")
+        assert head.status_code == 200, path
+        assert head.content == b""
+
+
 def test_cors_preflight_on_cds_endpoints(service: tuple[str, Path]) -> None:
     url, _ = service
     response = httpx.options(
