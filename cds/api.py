@@ -239,7 +239,9 @@ def router(runtime_of: Callable[[Request], Runtime]) -> APIRouter:
             for entry in body.feedback
         ]
         await run_in_threadpool(runtime.audit.flush)  # the cards it refers to are on record
-        rule_ids = await run_in_threadpool(runtime.store.record_feedback, service_id, items)
+        rule_ids = await run_in_threadpool(
+            runtime.store.record_feedback, service_id, items, runtime.live.pack.override_display
+        )
         for item, rule_id in zip(items, rule_ids, strict=True):
             runtime.metrics.feedback.labels(rule_id or "unknown", item.outcome).inc()
         log.info("feedback", service=service_id, items=len(rule_ids))

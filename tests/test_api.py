@@ -26,6 +26,7 @@ from cds.storage import Store
 from cds.storage.models import FeedbackRow, InvocationRow, IssuedCardRow
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parent.parent
 PV = "/cds-services/neurosteroid-patient-view"
 
 
@@ -330,6 +331,55 @@ def test_feedback_is_stored_with_the_rule_of_the_card(service: tuple[str, Path])
     assert stats[rule_o].overridden >= 1
     metrics = httpx.get(f"{url}/metrics").text
     assert f'cds_feedback_total{{outcome="overridden",rule_id="{rule_o}"}}' in metrics
+
+
+# Found by the integrator review (session 6): the spec's own feedback example sends the
+# override reason's code and system only, and one code ("managed-by-specialist") means
+# different things on different rules' cards: the clinician's reason was lost.
+def test_an_override_reason_without_display_is_stored_with_the_display_offered(
+    tmp_path: Path,
+) -> None:
+    with running_service(tmp_path, pack=load_pack(ROOT / "rules"), clock=lambda: NOW) as url:
+        _feedback_without_display(url, tmp_path)
+
+
+def _feedback_without_display(url: str, tmp: Path) -> None:
+    cards = httpx.post(
+        f"{url}{PV}", json=hook_request("patient-view", sample("dhea-ssri-woman"))
+    ).json()["cards"]
+    card = next(c for c in cards if c.get("overrideReasons"))
+    offered = card["overrideReasons"][-1]
+    reasons = [
+        {"code": offered["code"], "system": offered["system"]},  # the spec's example shape
+        {"code": offered["code"], "system": offered["system"], "display": "as the EHR said"},
+        {"code": "not-offered", "system": offered["system"]},
+    ]
+    feedback = {
+        "feedback": [
+            {
+                "card": card["uuid"],
+                "outcome": "overridden",
+                "overrideReason": {"reason": reason},
+                "outcomeTimestamp": "2026-11-29T09:02:00Z",
+            }
+            for reason in reasons
+        ]
+    }
+    assert httpx.post(f"{url}{PV}/feedback", json=feedback).status_code == 200
+    store = Store(f"sqlite:///{tmp / 'cds.db'}")
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            select(FeedbackRow.override_reason_code, FeedbackRow.override_reason_display).where(
+                FeedbackRow.card_uuid == card["uuid"]
+            )
+        ).all()
+    assert sorted(rows) == sorted(
+        [
+            (offered["code"], offered["display"]),
+            (offered["code"], "as the EHR said"),
+            ("not-offered", None),
+        ]
+    )
 
 
 def test_bad_feedback_is_a_400(service: tuple[str, Path]) -> None:

@@ -57,6 +57,21 @@ class RulePack:
     def __post_init__(self) -> None:
         self.by_id.update({ir.id: ir for ir in self.rules})
 
+    def override_display(self, rule_id: str, version: str, system: str, code: str) -> str | None:
+        """The display of an override reason the rule's card offers, if this pack holds that
+        rule at that version (a reloaded rule may word its reasons differently)."""
+        ir = self.by_id.get(rule_id)
+        if ir is None or ir.rule.version != version or ir.rule.card is None:
+            return None
+        return next(
+            (
+                r.display
+                for r in ir.rule.card.override_reasons
+                if (r.system, r.code) == (system, code)
+            ),
+            None,
+        )
+
     @property
     def manifest(self) -> dict[str, Any]:
         return {

@@ -32,6 +32,9 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from cds.errors import CDSError
 from cds.storage.models import FeedbackRow, InvocationRow, IssuedCardRow
 
+#: (rule id, rule version, system, code) → the display the rule's card offered, if any.
+ReasonDisplay = Callable[[str, str, str, str], str | None]
+
 __all__ = [
     "FeedbackItem",
     "FeedbackOutcome",
@@ -384,12 +387,20 @@ class Store:
         except SQLAlchemyError as exc:
             raise StorageError(f"record_invocation failed: {type(exc).__name__}") from exc
 
-    def record_feedback(self, service_id: str, items: Sequence[FeedbackItem]) -> list[str | None]:
+    def record_feedback(
+        self,
+        service_id: str,
+        items: Sequence[FeedbackItem],
+        reason_display: ReasonDisplay | None = None,
+    ) -> list[str | None]:
         """Store feedback items in one transaction; return the rule id of each item's card
         (``None`` for a card we do not hold), in order.
 
         Rule id/version, patient key and finding key are copied from the issued card when we hold
         it; feedback for an unknown card is stored with those left empty. Durable on return.
+        An override reason sent without its display (the spec's own example sends code and
+        system only) gets the display the card offered, from ``reason_display(rule id, rule
+        version, system, code)``.
         """
         if not items:
             return []
@@ -418,7 +429,8 @@ class Store:
                         accepted_suggestions=list(item.accepted_suggestions),
                         override_reason_system=item.override_reason_system,
                         override_reason_code=item.override_reason_code,
-                        override_reason_display=item.override_reason_display,
+                        override_reason_display=item.override_reason_display
+                        or _offered_display(card, item, reason_display),
                         override_comment=item.override_comment,
                         outcome_timestamp=item.outcome_timestamp,
                         received_at=received_at,
@@ -607,4 +619,16 @@ def _stored(row: FeedbackRow) -> StoredFeedback:
         override_comment=row.override_comment,
         outcome_timestamp=row.outcome_timestamp,
         received_at=row.received_at,
+    )
+
+
+def _offered_display(
+    card: IssuedCardRow | None, item: FeedbackItem, reason_display: ReasonDisplay | None
+) -> str | None:
+    if card is None or reason_display is None:
+        return None
+    if item.override_reason_system is None or item.override_reason_code is None:
+        return None
+    return reason_display(
+        card.rule_id, card.rule_version, item.override_reason_system, item.override_reason_code
     )
