@@ -13,7 +13,8 @@ Feature: Ganaxolone with other CNS depressants or alcohol use disorder
     And a draft order for ganaxolone 300 mg three times daily for 30 days
     When the clinician selects the draft order
     Then the clinician sees a warning card from rule "ganax-cns"
-    And the card says "additive somnolence/sedation"
+    And the card says "additive sedation"
+    And the card says "counsel patient and caregivers on hazardous activities"
     And the card says "<drug>"
 
     Examples: Other antiseizure drugs

@@ -150,6 +150,8 @@ Feature: Symptom scores for patients treated with neurosteroid precursors
     And a draft order for prasterone 25 mg once daily
     When the clinician selects the draft order
     Then the clinician sees a warning card from rule "neurosteroid-phq9-item9"
+    And the card says "is active or being ordered"
+    And the card says "DHEA and pregnenolone carry none"
 
   @rule_neurosteroid_phq9_item9_after_zuranolone
   Scenario: Question 9 positive two weeks after a zuranolone course ended

@@ -15,6 +15,7 @@ Feature: Zuranolone with other CNS depressants or alcohol use disorder
     When the clinician selects the draft order
     Then the clinician sees a warning card from rule "zur-cns-depressant"
     And the card says "increased sedation and respiratory depression risk"
+    And the card says "40 mg once daily in the evening"
     And the card says "<depressant>"
 
     Examples: Benzodiazepines
