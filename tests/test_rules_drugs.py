@@ -313,6 +313,22 @@ CASES = [
     case("eGFR 45", "zur-dose-context", True, OSIGN, zur(draft=True), egfr(45.0)),
     case("eGFR 65", "zur-dose-context", False, OSIGN, zur(draft=True), egfr(65.0)),
     case(
+        "eGFR 45, at 30 mg",
+        "zur-dose-context",
+        False,
+        OSIGN,
+        zur(draft=True, dose=30.0),
+        egfr(45.0),
+    ),
+    case(
+        "eGFR 45, dose unknown",
+        "zur-dose-context",
+        False,
+        OSIGN,
+        zur(draft=True, dose=None),
+        egfr(45.0),
+    ),
+    case(
         "eGFR 45 but a later 65",
         "zur-dose-context",
         False,
@@ -331,6 +347,14 @@ CASES = [
     ),
     # zur-dose-context-hepatic
     case("Child-Pugh C", "zur-dose-context-hepatic", True, PV, zur(), CHILD_PUGH_C),
+    case(
+        "Child-Pugh C, at 30 mg",
+        "zur-dose-context-hepatic",
+        False,
+        PV,
+        zur(dose=30.0),
+        CHILD_PUGH_C,
+    ),
     case(
         "hepatic failure resolved",
         "zur-dose-context-hepatic",

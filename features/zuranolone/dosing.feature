@@ -1,7 +1,8 @@
 Feature: Zuranolone dose context: renal and hepatic impairment, patients under 18
   The label dose of zuranolone is 50 mg once daily in the evening for 14 days. In moderate or
   severe renal impairment (eGFR below 60) and in severe hepatic impairment (Child-Pugh C) it is
-  30 mg. Zuranolone is indicated for adults; use under 18 has not been studied.
+  30 mg: an order above 30 mg a day gets a warning with a dose change to suggest. Zuranolone is
+  indicated for adults; use under 18 has not been studied.
 
   Background:
     Given today is 2026-11-29
@@ -14,9 +15,19 @@ Feature: Zuranolone dose context: renal and hepatic impairment, patients under 1
     And her eGFR is 45 mL/min/1.73 m2, measured 2 weeks ago
     And a draft order for zuranolone 50 mg once daily for 14 days
     When the clinician selects the draft order
-    Then the clinician sees an info card from rule "zur-dose-context"
+    Then the clinician sees a warning card from rule "zur-dose-context"
     And the card says "label dose is 30 mg once daily in the evening"
     And the card says "45 mL/min/1.73 m2 on 2026-11-15"
+    And the card says "50 mg/day"
+    And the card suggests "Change zuranolone to 30 mg once daily in the evening"
+
+  @rule_zur_dose_context
+  Scenario: Zuranolone already ordered at the renal dose
+    Given a 36 year old woman
+    And her eGFR is 45 mL/min/1.73 m2, measured 2 weeks ago
+    And a draft order for zuranolone 30 mg once daily for 14 days
+    When the clinician selects the draft order
+    Then the clinician sees no card from rule "zur-dose-context"
 
   @rule_zur_dose_context
   Scenario Outline: eGFR of <egfr> does not call for a lower dose
@@ -56,9 +67,18 @@ Feature: Zuranolone dose context: renal and hepatic impairment, patients under 1
     And she has Child-Pugh class C
     And a draft order for zuranolone 50 mg once daily for 14 days
     When the clinician selects the draft order
-    Then the clinician sees an info card from rule "zur-dose-context-hepatic"
+    Then the clinician sees a warning card from rule "zur-dose-context-hepatic"
     And the card says "severe hepatic impairment"
     And the card says "30 mg once daily in the evening"
+    And the card suggests "Change zuranolone to 30 mg once daily in the evening"
+
+  @rule_zur_dose_context_hepatic
+  Scenario: Zuranolone already ordered at the dose for severe hepatic impairment
+    Given a 38 year old woman
+    And she has Child-Pugh class C
+    And a draft order for zuranolone 30 mg once daily for 14 days
+    When the clinician selects the draft order
+    Then the clinician sees no card from rule "zur-dose-context-hepatic"
 
   @rule_zur_dose_context_hepatic
   Scenario: Opening the chart of a patient with hepatic failure on zuranolone
@@ -66,7 +86,7 @@ Feature: Zuranolone dose context: renal and hepatic impairment, patients under 1
     And she is prescribed zuranolone 50 mg once daily since 2 days ago
     And she has hepatic failure, not elsewhere classified
     When her chart is opened
-    Then the clinician sees an info card from rule "zur-dose-context-hepatic"
+    Then the clinician sees a warning card from rule "zur-dose-context-hepatic"
 
   @rule_zur_dose_context_hepatic
   Scenario: Liver disease that is not severe needs no dose change
