@@ -125,6 +125,11 @@ class LabFact(Fact):
         Kind.TEXT, "'=' or the comparator of '<15'", choices=("=", "<", "<=", ">", ">=")
     )
     unit: str = _f(Kind.TEXT, "Canonical unit of the value", max_len=16)
+    reported: str = _f(
+        Kind.TEXT,
+        "The result as the lab gave it, before any unit conversion (e.g. 12.5 umol/L)",
+        max_len=24,
+    )
     ref_low: float | None = _f(Kind.NUMBER, "Reference range low", optional=True, unit_of="concept")
     ref_high: float | None = _f(
         Kind.NUMBER, "Reference range high", optional=True, unit_of="concept"

@@ -213,6 +213,7 @@ def test_umol_per_litre_converted_with_table_range(terminology: Terminology) -> 
     assert len(dheas) == 1  # the newer entered-in-error result does not exist
     assert dheas[0].value == pytest.approx(460.6, abs=0.05)
     assert dheas[0].unit == "ug/dL"
+    assert dheas[0].reported == "12.5 umol/L"  # as the lab gave it (pharmacist review)
     assert (dheas[0].ref_low, dheas[0].ref_high, dheas[0].ref_source) == (99, 340, "table")
     assert dheas[0].range_status == "high"
     assert dheas[0].latest
@@ -227,8 +228,10 @@ def test_less_than_value(terminology: Terminology) -> None:
     facts = _build(terminology, [_patient(), obs, low])
     fact = _one(facts, "lab:Observation/t1")
     assert (fact.value, fact.comparator, fact.unit) == (15, "<", "ng/dL")
+    assert fact.reported == "<15 ng/dL"
     assert fact.range_status == "unknown"  # below 15 is low or normal, never high
     assert _one(facts, "lab:Observation/t2").range_status == "low"
+    assert _one(facts, "lab:Observation/t2").reported == "<5 ng/dL"
 
 
 def test_less_than_takes_the_unit_of_its_reference_range(terminology: Terminology) -> None:

@@ -358,6 +358,22 @@ def _day(value: Any) -> float | None:
     return moment.timestamp() / 86400.0
 
 
+_REPORTED_WIDTH: Final = 24  # LabFact.reported's max_len
+
+
+def _reported(
+    resource: Json, value: float | None, comparator: str, unit: str | None, from_string: bool
+) -> str:
+    """A lab result as the lab gave it (``12.5 umol/L``, ``<15 ug/dL``), for card text beside
+    the value converted to the concept's unit."""
+    if from_string:
+        return cut_at_word(str(resource["valueString"]).strip(), _REPORTED_WIDTH)
+    if value is None:
+        return ""
+    text = f"{'' if comparator == '=' else comparator}{value:g}"
+    return cut_at_word(f"{text} {unit}" if unit else text, _REPORTED_WIDTH)
+
+
 def _ref_of(resource: Json) -> str:
     return f"{resource.get('resourceType')}/{resource.get('id', '?')}"
 
@@ -950,6 +966,7 @@ class _Builder:
         if unit is None and from_string and ranges:
             unit = self._range_unit(ranges)
         out_unit = canonical or unit or ""
+        reported = _reported(resource, value, comparator, unit, from_string)
         if value is not None and canonical is not None:
             value = self._convert(ref, value, unit, canonical, mm)
         low = high = None
@@ -991,6 +1008,7 @@ class _Builder:
                     value=value,
                     comparator=comparator,
                     unit=out_unit,
+                    reported=reported,
                     ref_low=low,
                     ref_high=high,
                     ref_source=ref_source,
