@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import socket
@@ -9,10 +10,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 from fhir_server import FhirServer, Route, running_fhir_server, searchset
 
+from cds.fhir.egress import CheckedBackend
 from cds.fhir.fetch import (
     FetchedResources,
     FetchFailed,
@@ -514,6 +517,8 @@ async def test_fhir_server_must_be_an_http_url(client: httpx.AsyncClient, fhir_s
         "http://0.0.0.0:8080/fhir",
         "http://[::ffff:169.254.169.254]/fhir",
         "http://metadata.google.internal/computeMetadata",
+        "http://[fd00:ec2::254]/latest/meta-data",
+        "http://100.100.100.200/latest/meta-data",
     ],
 )
 async def test_fhir_server_must_not_be_link_local(
@@ -542,6 +547,12 @@ def _resolver(answers: dict[str, list[str]]) -> Callable[[str, int], Awaitable[l
         ["fe80::1"],
         ["127.0.0.1", "169.254.169.254"],
         ["::ffff:169.254.169.254"],
+        # found by the review of session 6: metadata outside link-local, and 169.254.x written
+        # inside IPv6 (NAT64, IPv4-compatible)
+        ["fd00:ec2::254"],
+        ["100.100.100.200"],
+        ["64:ff9b::a9fe:a9fe"],
+        ["::a9fe:a9fe"],
     ],
 )
 async def test_a_name_resolving_to_a_metadata_address_is_refused(addresses: list[str]) -> None:
@@ -555,7 +566,7 @@ async def test_a_name_resolving_to_a_metadata_address_is_refused(addresses: list
                 {"p": "Patient/123"},
                 access_token=TOKEN,
             )
-    assert "resolves to a link-local or unspecified address" in failed(outcomes["p"]).reason
+    assert "resolves to an address no FHIR server has" in failed(outcomes["p"]).reason
     assert fake.requests == []  # the token went nowhere, not even to the allowed address
 
 
@@ -582,6 +593,57 @@ async def test_a_name_that_does_not_resolve_fails_its_keys() -> None:
             named_client, "http://nowhere.example/fhir", {"p": "Patient/1"}, access_token=None
         )
     assert failed(outcomes["p"]).reason == "the FHIR server's host name does not resolve"
+
+
+# Found by the review of session 6: a name IDNA refuses ("a..b") raised UnicodeError out of
+# the fetch, a 500 for the hook call.
+@pytest.mark.parametrize("host", ["a..b", "x" * 64 + ".example"])
+async def test_a_host_name_that_cannot_be_encoded_fails_its_keys(
+    client: httpx.AsyncClient, host: str
+) -> None:
+    outcomes = await fetch_all(client, f"http://{host}/fhir", {"p": "Patient/1"}, access_token=None)
+    assert failed(outcomes["p"]).reason == "the FHIR server's host name does not resolve"
+
+
+# Found by the review of session 6: giving the client its own transport made httpx ignore
+# HTTP(S)_PROXY. The fake server stands in for the proxy: it receives the absolute-form
+# request for a name that does not resolve here (the proxy resolves names, not us).
+async def test_a_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    with running_fhir_server({"Patient/123": Route.json(PATIENT)}) as proxy:
+        origin = proxy.base_url.rsplit("/fhir", 1)[0]
+        monkeypatch.setenv("HTTP_PROXY", origin)
+        async with make_fhir_client() as proxied:
+            outcomes = await fetch_all(
+                proxied,
+                "http://fhir.hospital.invalid/fhir",
+                {"p": "Patient/123"},
+                access_token=None,
+            )
+    assert ids(outcomes["p"]) == ["123"]
+    assert proxy.requests[0].host == "fhir.hospital.invalid"
+
+
+# Found by the review of session 6: the addresses of a name were tried one after another,
+# each with the 3 s connect timeout, so an IPv6 path that drops packets cost the whole 2 s
+# deadline. Attempts now start 250 ms apart (RFC 8305), as httpx's own backend does.
+async def test_a_silent_address_does_not_hold_up_the_next() -> None:
+    class Inner(httpcore.AsyncNetworkBackend):
+        async def connect_tcp(self, host: str, port: int, *args: Any) -> Any:
+            if host == "2001:db8::1":
+                await asyncio.sleep(30)  # packets dropped: no answer, no refusal
+            return f"stream to {host}"
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return ["2001:db8::1", "192.0.2.10"]
+
+    backend = CheckedBackend(Inner(), resolve)
+    started = time.monotonic()
+    stream: Any = await backend.connect_tcp("fhir.hospital.example", 443, 3.0)
+    assert stream == "stream to 192.0.2.10"
+    assert time.monotonic() - started < 1.0
 
 
 async def test_localhost_goes_through_the_system_resolver(client: httpx.AsyncClient) -> None:

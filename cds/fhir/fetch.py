@@ -36,20 +36,18 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import re
-import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Final
 
-import httpcore
 import httpx
 
+from cds.fhir.egress import HostAddressError, Resolver, checked_client_transports, forbidden_address
 from cds.fhir.outcomes import reports_failure
 
 __all__ = [
@@ -127,98 +125,18 @@ def _install_httpx_log_filter() -> None:
         httpx_logger.addFilter(_DemoteToDebug())
 
 
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-
-
-async def _resolve(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
-
-
-class _HostAddressError(httpcore.ConnectError):
-    """The FHIR server's host name did not resolve, or resolved to an address no FHIR server
-    has. The message is this module's own words, fit for ``FetchFailed.reason``."""
-
-
-class _CheckedBackend(httpcore.AsyncNetworkBackend):
-    """Connects only to addresses a FHIR server may have.
-
-    It resolves the host itself, refuses the connection when any address is one
-    :func:`_forbidden_address` names (a host name can point at the cloud metadata service as
-    well as an IP literal can), and then connects to an address it checked: the name is not
-    looked up a second time, so a DNS server that answers differently the second time (DNS
-    rebinding) gains nothing. TLS still verifies the certificate against the host name, which
-    httpcore takes from the URL, not from the address it connects to."""
-
-    def __init__(self, inner: httpcore.AsyncNetworkBackend, resolve: Resolver = _resolve) -> None:
-        self._inner = inner
-        self._resolve = resolve
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            addresses = list(dict.fromkeys(await self._resolve(host, port)))
-        except OSError as exc:  # socket.gaierror: the name does not resolve
-            raise _HostAddressError("the FHIR server's host name does not resolve") from exc
-        if not addresses or any(_forbidden_address(a) for a in addresses):
-            raise _HostAddressError(
-                "the FHIR server's host name resolves to a link-local or unspecified address"
-            )
-        failure: httpcore.ConnectError | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = httpcore.ConnectError(str(exc))
-        assert failure is not None  # addresses is not empty
-        raise failure
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return await self._inner.connect_unix_socket(path, timeout, socket_options)
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def _checked_transport(limits: httpx.Limits, resolve: Resolver) -> httpx.AsyncHTTPTransport:
-    """httpx's own transport with :class:`_CheckedBackend` under its connection pool.
-
-    httpx has no public way to hand its pool a network backend; the pool is
-    ``transport._pool`` (httpcore's ``AsyncConnectionPool``, ``_network_backend``). If a
-    future httpx moves it, this fails at start-up, and ``tests/test_fhir_fetch.py`` checks
-    that a name resolving to a metadata address is refused."""
-    transport = httpx.AsyncHTTPTransport(limits=limits)
-    pool = transport._pool
-    if not isinstance(pool, httpcore.AsyncConnectionPool):
-        raise TypeError(f"unexpected httpx connection pool {type(pool).__name__}")
-    pool._network_backend = _CheckedBackend(pool._network_backend, resolve)
-    return transport
-
-
 def make_fhir_client(
-    *, max_connections: int = 50, resolve: Resolver = _resolve
+    *, max_connections: int = 50, resolve: Resolver | None = None
 ) -> httpx.AsyncClient:
     """A pooled client for FHIR servers; share one per process and close it at shutdown.
 
     Redirects are not followed, cookies are never stored (the client is shared between users and
     patients), ``Accept: application/fhir+json`` is sent. Timeouts are a backstop only: the
     deadline of :func:`fetch_all` is what bounds a call. Host names are resolved by the
-    client's own transport, which refuses link-local and unspecified addresses
-    (:class:`_CheckedBackend`); ``resolve`` replaces the system resolver in tests. A proxy
-    from the environment (``HTTPS_PROXY``) resolves names itself: then egress is its job.
+    client's own transport, which refuses addresses no FHIR server has
+    (:mod:`cds.fhir.egress`); ``resolve`` replaces the system resolver in tests. Proxies
+    from the environment (``HTTPS_PROXY``, ``NO_PROXY``) are used as httpx would; a proxy
+    resolves names itself, so through one only literal addresses are checked here.
     """
     if max_connections < 1:
         raise ValueError("max_connections must be at least 1")
@@ -228,11 +146,17 @@ def make_fhir_client(
         max_keepalive_connections=max_connections,
         keepalive_expiry=30.0,
     )
+    transport, mounts = (
+        checked_client_transports(limits)
+        if resolve is None
+        else checked_client_transports(limits, resolve)
+    )
     return httpx.AsyncClient(
         headers={"Accept": "application/fhir+json"},
         follow_redirects=False,
         timeout=httpx.Timeout(10.0, connect=3.0, pool=3.0),
-        transport=_checked_transport(limits, resolve),
+        transport=transport,
+        mounts=mounts,
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
     )
 
@@ -303,7 +227,9 @@ def _base_url(fhir_server: str) -> httpx.URL:
         raise ValueError("fhir_server must be an absolute http(s) URL")
     if _link_local(url.host):
         # cloud metadata endpoints live there; the request's token would be sent to them
-        raise ValueError("fhir_server must not be a link-local or unspecified address")
+        raise ValueError(
+            "fhir_server must not be a link-local, unspecified or cloud metadata address"
+        )
     if url.query or url.fragment:
         raise ValueError("fhir_server must not carry a query or a fragment")
     path = url.path if url.path.endswith("/") else url.path + "/"
@@ -326,22 +252,13 @@ def _query_url(base: httpx.URL, query: str) -> httpx.URL:
 
 
 def _link_local(host: str) -> bool:
-    """A host no FHIR server has, by its literal: a :func:`_forbidden_address` or a cloud
-    metadata name. Names are also checked after resolution (:class:`_CheckedBackend`); this
-    refuses the request before anything is sent, with a clear reason."""
+    """A host no FHIR server has, by its literal (:func:`~cds.fhir.egress.forbidden_address`)
+    or a cloud metadata name. Names are also checked after resolution (:mod:`cds.fhir.egress`);
+    this refuses the request before anything is sent, with a clear reason."""
     try:
-        return _forbidden_address(host.strip("[]"))
+        return forbidden_address(host.strip("[]"))
     except ValueError:
         return host.rstrip(".").lower() in {"metadata.google.internal", "metadata"}
-
-
-def _forbidden_address(text: str) -> bool:
-    """Link-local (169.254/16 and fe80::/10, where cloud metadata services answer) or
-    unspecified (0.0.0.0, ::), IPv4-mapped IPv6 included. Raises ValueError for a name."""
-    address = ipaddress.ip_address(text)
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_link_local or address.is_unspecified
 
 
 def _named(resource_type: str) -> str:
@@ -444,7 +361,7 @@ async def _get_resource(
     except httpx.TimeoutException as exc:
         raise _KeyFailedError(f"FHIR server timed out ({type(exc).__name__})") from None
     except httpx.HTTPError as exc:
-        if isinstance(exc.__cause__, _HostAddressError):
+        if isinstance(exc.__cause__, HostAddressError):
             raise _KeyFailedError(str(exc.__cause__)) from None
         raise _KeyFailedError(
             f"connection to the FHIR server failed ({type(exc).__name__})"
