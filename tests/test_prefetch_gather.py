@@ -304,6 +304,9 @@ async def test_a_resource_of_another_patient_is_dropped(
     theirs = {**LAB, "id": "o9", **reference}
     data = await _gather(client, _nulls(labs=searchset([mine, theirs])), None)
     assert data.labs == [mine]
+    # records mixed up: this patient's may be missing too (found by the review of session 6)
+    assert data.status["labs"] is DataStatus.INCOMPLETE
+    assert data.status["conditions"] is DataStatus.COMPLETE
     assert "dropped 1 resource(s) of another patient" in caplog.text
     assert "999" not in caplog.text
 
@@ -323,6 +326,7 @@ async def test_a_resource_that_names_no_other_patient_is_kept(
     resource = {**LAB, **reference}
     data = await _gather(client, _nulls(labs=searchset([resource])), None)
     assert data.labs == [resource]
+    assert data.status["labs"] is DataStatus.COMPLETE
 
 
 # Found by a conformance review: a prefetched patient that was not the context's (or not a

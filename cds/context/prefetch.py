@@ -18,7 +18,8 @@ fetch; when paging stops early the category is ``INCOMPLETE`` (rules on absence 
   resources are kept as ``INCOMPLETE``, or the key is ``UNAVAILABLE`` when it holds none.
 - a resource of **another patient** (a Patient that is not ``context.patientId``, or a
   ``subject``/``patient`` reference naming another Patient id) is dropped, and counted in a
-  warning without ids.
+  warning without ids; its key becomes ``INCOMPLETE`` (records mixed up: this patient's
+  may be missing from it), so absence rules stay silent.
   Clients may send more than asked: resources of types no fact reads are dropped here; the rest
   are classified by code in :mod:`cds.context.normalise`.
 
@@ -314,16 +315,21 @@ async def gather(
     category_status: dict[str, DataStatus] = {}
     dropped = 0
     for key, category in PREFETCH_CATEGORY.items():
+        foreign = 0
+        for resource in collected.get(key, []):
+            if patient_id is not None and _of_another_patient(resource, patient_id):
+                foreign += 1  # another patient's record is never this patient's data
+                continue
+            data.add(resource, category)
         status = key_status.get(key, DataStatus.UNAVAILABLE)
+        if foreign and status is DataStatus.COMPLETE and key != "patient":
+            # the client mixed records up: what it left out of this patient's may be missing too
+            status, key_reason[key] = DataStatus.INCOMPLETE, "it held another patient's records"
+        dropped += foreign
         if status is not DataStatus.COMPLETE:
             logger.info("prefetch key %r is %s: %s", key, status.value, key_reason.get(key, "-"))
         previous = category_status.get(category, DataStatus.COMPLETE)
         category_status[category] = max(previous, status, key=_SEVERITY.__getitem__)
-        for resource in collected.get(key, []):
-            if patient_id is not None and _of_another_patient(resource, patient_id):
-                dropped += 1  # another patient's record is never this patient's data
-                continue
-            data.add(resource, category)
     if dropped:
         logger.warning("dropped %d resource(s) of another patient than context.patientId", dropped)
     data.status = category_status
