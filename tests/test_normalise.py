@@ -507,21 +507,26 @@ def test_draft_orders(terminology: Terminology) -> None:
         (["MedicationRequest/d1", "MedicationRequest/d2"], {"draft:0", "draft:1"}),
         (["MedicationRequest/not-in-the-bundle"], {"draft:0", "draft:1"}),  # can't tell: all
         (None, {"draft:0", "draft:1"}),
+        # a draft without an id cannot be named: selected (found by the review of session 6)
+        (["MedicationRequest/d1", "urn:uuid:0b1c6d2e"], {"draft:0", "draft:2"}),
     ],
 )
 def test_only_the_selected_orders_are_the_draft_being_placed(
     terminology: Terminology, selections: list[str] | None, drafts_placed: set[str]
 ) -> None:
     def order(rid: str, code: str) -> Json:
-        return {"resourceType": "MedicationRequest", "id": rid, "status": "draft",
-                "intent": "order", "medicationCodeableConcept": _rx(code)}  # fmt: skip
+        resource = {"resourceType": "MedicationRequest", "id": rid, "status": "draft",
+                    "intent": "order", "medicationCodeableConcept": _rx(code)}  # fmt: skip
+        return resource if rid else {k: v for k, v in resource.items() if k != "id"}
 
     facts = build_facts(
         PatientData.from_resources([_patient()]), now=NOW, terminology=terminology,
-        draft_orders=[order("d1", "3143"), order("d2", "21212")], selections=selections,
+        draft_orders=[order("d1", "3143"), order("d2", "21212"), order("", "2669905")],
+        selections=selections,
     )  # fmt: skip
     drafts = {f.id: f for f in _of(facts, MedicationFact) if f.id.startswith("draft:")}
-    assert set(drafts) == {"draft:0", "draft:1"}  # an unselected order is still in the facts
+    assert set(drafts) == {"draft:0", "draft:1", "draft:2"}  # unselected ones are facts too
+    drafts_placed = drafts_placed | {"draft:2"}  # the draft without an id, always
     assert {i for i, f in drafts.items() if f.draft} == drafts_placed
     assert all(f.active and f.status == "draft" for f in drafts.values())
 

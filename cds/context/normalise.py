@@ -1470,9 +1470,9 @@ def build_facts(
     names the orders just chosen. Only those are the draft being placed (``draft: true``, what
     ``on_order_hooks`` rules require); the session's other unsigned orders stay as prescribed
     requests (status ``draft``), so an interaction between the new selection and an earlier
-    one is still found, but the cards of an earlier selection are not raised again. When no
-    selection names a draft order (a client's slip, or drafts without ids), every draft counts
-    as selected: a card too many rather than a warning missed.
+    one is still found, but the cards of an earlier selection are not raised again. A draft
+    without an id cannot be named, so it counts as selected; when no selection names a draft
+    order (a client's slip), every draft does: a card too many rather than a warning missed.
     """
     builder = _Builder(_vocab(terminology), now)
     drafts: list[Json] = []
@@ -1523,7 +1523,8 @@ def build_facts(
     chosen = draft_refs.intersection(selections or ())
     for number, resource in enumerate(drafts):
         ref = _ref_of(resource)
-        selected = not chosen or ref in chosen
+        # a draft without an id cannot be named by a selection: it counts as selected
+        selected = not chosen or ref in chosen or not resource.get("id")
         if resource.get("resourceType") == "ServiceRequest":
             builder.order(resource, ref, draft_id=f"draft:{number}", selected=selected)
             continue
