@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from cds import __version__, heap
 from cds.api import LivePack, Runtime, router
@@ -178,10 +179,21 @@ def create_app(
         return operation_outcome(503, "transient", "the service's store is unavailable; retry")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
         response = operation_outcome(exc.status_code, code, str(exc.detail))
-        response.headers.update(exc.headers or {})  # a 405's Allow (RFC 9110 §15.5.6)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # Allow names every method of the path (RFC 9110 §15.5.6):
+            # Starlette's names only the first route that matched it (GET and HEAD are two)
+            path = request.url.path
+            allowed = {
+                method
+                for route in app.router.routes
+                if isinstance(route, Route) and route.path_regex.match(path)
+                for method in route.methods or ()
+            }
+            if allowed:
+                response.headers["Allow"] = ", ".join(sorted(allowed))
         return response
 
     @app.get("/livez", tags=["operations"])
