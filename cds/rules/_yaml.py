@@ -89,8 +89,9 @@ _HINTS = {
     "did not find expected key": "check this line's indentation against the keys above it, "
     "and look for an unclosed quote on the lines before it",
     "found a tab character": "indent with spaces, not tabs",
-    "found character '\\t'": "indent with spaces, not tabs",
-    "mapping values are not allowed": "a value with ': ' in it needs quotes",
+    "found character '\\t'": "indent with spaces, not tabs",  # the pure-Python loader's words
+    "mapping values are not allowed": "a value with ': ' in it needs quotes; or this key is "
+    "indented under the value above it",
 }
 
 
@@ -109,7 +110,8 @@ def _runaway_quote(text: str, before: yaml.Mark) -> yaml.Mark | None:
         pass  # the scanner stops at the same problem
     if last is None or last.style not in ('"', "'"):
         return None
-    return last.start_mark if last.end_mark.line > last.start_mark.line else None
+    runs_on = last.start_mark.line < last.end_mark.line == before.line  # ends where it broke
+    return last.start_mark if runs_on else None
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, text: str) -> YamlSyntaxError:
