@@ -64,7 +64,12 @@ def _edit(rules: Path, *replacements: tuple[str, str]) -> str:
     return text
 
 
-BUMP = ("version: 1.0.0", "version: 1.0.1")
+# the rule's version as the pack has it, and the one the tests' edit gives it
+_VERSION_LINE = re.search(r"^version: (\S+)$", (RULES / RULE).read_text(encoding="utf-8"), re.M)
+assert _VERSION_LINE is not None
+OLD = _VERSION_LINE[1]
+NEW = "99.0.0"
+BUMP = (f"version: {OLD}", f"version: {NEW}")
 REWORD = (OLD_WORDING, NEW_WORDING)
 
 
@@ -167,7 +172,7 @@ def test_a_rule_edit_is_picked_up_by_the_watcher(tmp_path: Path) -> None:
     with _server(tmp_path, "--watch-rules") as (_, base, rules):
         before = _readyz(base)
         assert before is not None
-        assert "dhea-s-high@1.0.0" in before["pack"]["rules"]
+        assert f"dhea-s-high@{OLD}" in before["pack"]["rules"]
         assert before["reload"]["watching"] is True
         assert before["reload"]["last_error"] is None
         assert OLD_WORDING in _dhea_s_card(base)["summary"]
@@ -192,22 +197,22 @@ def test_a_rule_edit_is_picked_up_by_the_watcher(tmp_path: Path) -> None:
             _wait_for("traffic on the old pack", lambda: seen or failures)
             _edit(rules, BUMP, REWORD)
             after = _wait_for(
-                "dhea-s-high@1.0.1 in /readyz",
-                lambda: _ready_with(base, lambda b: "dhea-s-high@1.0.1" in b["pack"]["rules"]),
+                f"dhea-s-high@{NEW} in /readyz",
+                lambda: _ready_with(base, lambda b: f"dhea-s-high@{NEW}" in b["pack"]["rules"]),
             )
-            _wait_for("traffic on the new pack", lambda: failures or seen[-1][0] == "1.0.1")
+            _wait_for("traffic on the new pack", lambda: failures or seen[-1][0] == NEW)
         finally:
             done.set()
             client.join(timeout=15)
         assert not failures, failures
-        assert set(seen) <= {("1.0.0", False), ("1.0.1", True)}, set(seen)
-        assert seen[0] == ("1.0.0", False)
-        assert seen[-1] == ("1.0.1", True)
+        assert set(seen) <= {(OLD, False), (NEW, True)}, set(seen)
+        assert seen[0] == (OLD, False)
+        assert seen[-1] == (NEW, True)
         assert after["pack"]["hash"] != before["pack"]["hash"]
         assert after["reload"]["loaded_at"] > before["reload"]["loaded_at"]
         assert after["reload"]["last_error"] is None
         card = _dhea_s_card(base)
-        assert _version(card) == "1.0.1"
+        assert _version(card) == NEW
         assert NEW_WORDING in card["summary"]
         assert '"rules_reloaded"' in _log(tmp_path)
 
@@ -225,7 +230,7 @@ def test_a_broken_pack_is_refused_and_a_fix_is_taken(tmp_path: Path) -> None:
             lambda: _ready_with(base, lambda b: _codes(b) == {"E100"}),
         )
         _assert_refused(broken, good_hash)
-        assert _version(_dhea_s_card(base)) == "1.0.0"
+        assert _version(_dhea_s_card(base)) == OLD
 
         # valid YAML, unknown value set: the problem names the file and the line
         text = _edit(rules, ("in: dhea-s\n", "in: dhea-s-typo\n"))
@@ -241,7 +246,7 @@ def test_a_broken_pack_is_refused_and_a_fix_is_taken(tmp_path: Path) -> None:
         assert refused["reload"]["last_error"]["pack_hash"] != good_hash
         for _ in range(3):  # requests are still answered, with the last good pack's cards
             card = _dhea_s_card(base)
-            assert _version(card) == "1.0.0"
+            assert _version(card) == OLD
             assert OLD_WORDING in card["summary"]
         assert '"rules_reload_refused"' in _log(tmp_path)
         assert "dhea-s-typo" in _log(tmp_path)
@@ -253,7 +258,7 @@ def test_a_broken_pack_is_refused_and_a_fix_is_taken(tmp_path: Path) -> None:
             lambda: _ready_with(
                 base,
                 lambda b: (
-                    "dhea-s-high@1.0.1" in b["pack"]["rules"] and b["reload"]["last_error"] is None
+                    f"dhea-s-high@{NEW}" in b["pack"]["rules"] and b["reload"]["last_error"] is None
                 ),
             ),
         )
@@ -283,7 +288,7 @@ def _codes(body: dict[str, Any]) -> set[str] | None:
 def _assert_refused(body: dict[str, Any], good_hash: str) -> None:
     assert body["status"] == "ready"
     assert body["pack"]["hash"] == good_hash
-    assert "dhea-s-high@1.0.0" in body["pack"]["rules"]
+    assert f"dhea-s-high@{OLD}" in body["pack"]["rules"]
     failed = body["reload"]["last_error"]
     assert failed["trigger"] == "watch"
     assert failed["problem_count"] == len(failed["problems"]) >= 1
@@ -300,7 +305,7 @@ def test_sighup_reloads_every_worker(tmp_path: Path) -> None:
 
         _edit(rules, BUMP, REWORD)
         time.sleep(1.0)  # nobody watches the files: nothing happens until SIGHUP
-        assert all(_version(_dhea_s_card(base)) == "1.0.0" for _ in range(4))
+        assert all(_version(_dhea_s_card(base)) == OLD for _ in range(4))
 
         supervisor.send_signal(signal.SIGHUP)
         _wait_for(
@@ -309,11 +314,11 @@ def test_sighup_reloads_every_worker(tmp_path: Path) -> None:
         )
         for _ in range(12):  # fresh connections, spread over both workers by the kernel
             card = _dhea_s_card(base)
-            assert _version(card) == "1.0.1"
+            assert _version(card) == NEW
             assert NEW_WORDING in card["summary"]
             body = _readyz(base)
             assert body is not None
-            assert "dhea-s-high@1.0.1" in body["pack"]["rules"]
+            assert f"dhea-s-high@{NEW}" in body["pack"]["rules"]
         assert len(_children(supervisor.pid)) == 2  # nobody died
 
 

@@ -73,7 +73,8 @@ def test_a_hook_call_logs_no_phi_and_no_token(
     hook_lines = [line for line in json_lines if line.get("event") == "hook"]
     assert hook_lines, "one JSON log line per hook call"
     assert hook_lines[0]["hook_instance"] == body["hookInstance"]
-    assert "dhea-s-high@1.0.0" in hook_lines[0]["rules"]
+    pack = load_pack(Path("rules"))
+    assert f"dhea-s-high@{pack.by_id['dhea-s-high'].rule.version}" in hook_lines[0]["rules"]
     forbidden = [TOKEN, patient["id"], patient["birthDate"], "410", "DHEA 50 mg"]
     forbidden += [name for n in patient.get("name", []) for name in n.get("given", [])]
     forbidden += [n.get("family", "") for n in patient.get("name", []) if n.get("family")]
