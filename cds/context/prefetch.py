@@ -142,20 +142,20 @@ def _resources(value: Mapping[str, Any]) -> _Prefetched:
     out: list[dict[str, Any]] = []
     failed = False
     entries = value.get("entry")
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict):
+    for entry in entries if type(entries) is list else []:
+        resource = entry.get("resource") if type(entry) is dict else None
+        if type(resource) is not dict:
             continue
-        resource = entry.get("resource")
-        if not isinstance(resource, dict):
-            continue
-        if resource.get("resourceType") == "OperationOutcome":
+        rtype = resource.get("resourceType")
+        if rtype == "OperationOutcome":
             failed = failed or reports_failure(resource)
             continue
+        if type(rtype) is not str:
+            continue  # not a FHIR resource
         search = entry.get("search")
-        if isinstance(search, dict) and search.get("mode") == "outcome":
+        if search is not None and type(search) is dict and search.get("mode") == "outcome":
             continue
-        if _usable(resource):
-            out.append(resource)
+        out.append(resource)
     next_url: str | None = None
     links = value.get("link")
     for link in links if isinstance(links, list) else []:
@@ -314,10 +314,16 @@ async def gather(
     data = PatientData()
     category_status: dict[str, DataStatus] = {}
     dropped = 0
+    own = f"Patient/{patient_id}"
     for key, category in PREFETCH_CATEGORY.items():
         foreign = 0
         for resource in collected.get(key, []):
-            if patient_id is not None and _of_another_patient(resource, patient_id):
+            subject = resource.get("subject")  # the usual case first, without a call
+            if (
+                not (type(subject) is dict and subject.get("reference") == own)
+                and patient_id is not None
+                and _of_another_patient(resource, patient_id, own)
+            ):
                 foreign += 1  # another patient's record is never this patient's data
                 continue
             data.add(resource, category)
@@ -341,16 +347,19 @@ _PATIENT_REFERENCE: Final = re.compile(
 )
 
 
-def _of_another_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
+def _of_another_patient(resource: Mapping[str, Any], patient_id: str, own: str) -> bool:
     """A Patient that is not ``patient_id``, or a resource whose ``subject`` or ``patient``
-    reference names another Patient (relative or absolute). A reference that names no Patient
-    id (``urn:uuid:``, contained, a Group) is not read as another patient's."""
+    reference names another Patient (relative or absolute); ``own`` is
+    ``Patient/<patient_id>``, the usual reference, compared first. A reference that names no
+    Patient id (``urn:uuid:``, contained, a Group) is not read as another patient's."""
+    subject = resource.get("subject")
+    if type(subject) is dict and subject.get("reference") == own:
+        return False  # the common case, decided in two lookups
     if resource.get("resourceType") == "Patient":
         return resource.get("id") not in (None, patient_id)
-    for name in ("subject", "patient"):
-        reference = resource.get(name)
+    for reference in (subject, resource.get("patient")):
         target = reference.get("reference") if isinstance(reference, dict) else None
-        if not isinstance(target, str) or target == f"Patient/{patient_id}":
+        if not isinstance(target, str) or target == own:
             continue
         match = _PATIENT_REFERENCE.search(target)
         if match is not None and match.group(1) != patient_id:
