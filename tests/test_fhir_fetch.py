@@ -540,6 +540,20 @@ def _resolver(answers: dict[str, list[str]]) -> Callable[[str, int], Awaitable[l
     return resolve
 
 
+async def _fetch_by_name(
+    host: str, addresses: list[str]
+) -> tuple[dict[str, FetchOutcome], FhirServer, str]:
+    """Patient/123 from the fake server, named ``host``, which the fake resolver answers with
+    ``addresses``: (outcomes, the server, its port)."""
+    async with make_fhir_client(resolve=_resolver({host: addresses})) as named_client:
+        with running_fhir_server({"Patient/123": Route.json(PATIENT)}) as fake:
+            port = fake.base_url.split(":")[2].split("/")[0]
+            outcomes = await fetch_all(
+                named_client, f"http://{host}:{port}/fhir", {"p": "Patient/123"}, access_token=TOKEN
+            )
+    return outcomes, fake, port
+
+
 @pytest.mark.parametrize(
     "addresses",
     [
@@ -556,16 +570,7 @@ def _resolver(answers: dict[str, list[str]]) -> Callable[[str, int], Awaitable[l
     ],
 )
 async def test_a_name_resolving_to_a_metadata_address_is_refused(addresses: list[str]) -> None:
-    resolve = _resolver({"fhir.attacker.example": addresses})
-    async with make_fhir_client(resolve=resolve) as named_client:
-        with running_fhir_server({"Patient/123": Route.json(PATIENT)}) as fake:
-            port = fake.base_url.split(":")[2].split("/")[0]
-            outcomes = await fetch_all(
-                named_client,
-                f"http://fhir.attacker.example:{port}/fhir",
-                {"p": "Patient/123"},
-                access_token=TOKEN,
-            )
+    outcomes, fake, _ = await _fetch_by_name("fhir.attacker.example", addresses)
     assert "resolves to an address no FHIR server has" in failed(outcomes["p"]).reason
     assert fake.requests == []  # the token went nowhere, not even to the allowed address
 
@@ -573,16 +578,7 @@ async def test_a_name_resolving_to_a_metadata_address_is_refused(addresses: list
 async def test_a_name_is_connected_at_the_address_that_was_checked() -> None:
     # the fake server listens on 127.0.0.1 only: the request reaches it only if the client
     # connects to the address the resolver gave, and the Host header keeps the name
-    resolve = _resolver({"fhir.hospital.example": ["127.0.0.1"]})
-    async with make_fhir_client(resolve=resolve) as named_client:
-        with running_fhir_server({"Patient/123": Route.json(PATIENT)}) as fake:
-            port = fake.base_url.split(":")[2].split("/")[0]
-            outcomes = await fetch_all(
-                named_client,
-                f"http://fhir.hospital.example:{port}/fhir",
-                {"p": "Patient/123"},
-                access_token=TOKEN,
-            )
+    outcomes, fake, port = await _fetch_by_name("fhir.hospital.example", ["127.0.0.1"])
     assert ids(outcomes["p"]) == ["123"]
     assert fake.requests[0].host == f"fhir.hospital.example:{port}"
 
