@@ -208,14 +208,18 @@ def create_app(
 
     @app.head("/readyz", include_in_schema=False)
     def readyz_head() -> Response:
-        return Response(status_code=200 if app.state.runtime.store.ping() else 503)
+        return Response(status_code=200 if _store_ready() else 503)
+
+    def _store_ready() -> bool:
+        current: Runtime = app.state.runtime
+        return current.store.ping()
 
     @app.get("/readyz", tags=["operations"])
     def readyz() -> Response:
         """Ready to serve, with the live rule-pack manifest (rule ids@versions and hash) and the
         hot reload's state: when the live pack was loaded, and the last refused reload."""
         current: Runtime = app.state.runtime
-        ok = current.store.ping()
+        ok = _store_ready()
         body = {
             "status": "ready" if ok else "database unavailable",
             "pack": current.live.pack.manifest,

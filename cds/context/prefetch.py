@@ -350,14 +350,12 @@ _PATIENT_REFERENCE: Final = re.compile(
 def _of_another_patient(resource: Mapping[str, Any], patient_id: str, own: str) -> bool:
     """A Patient that is not ``patient_id``, or a resource whose ``subject`` or ``patient``
     reference names another Patient (relative or absolute); ``own`` is
-    ``Patient/<patient_id>``, the usual reference, compared first. A reference that names no
-    Patient id (``urn:uuid:``, contained, a Group) is not read as another patient's."""
-    subject = resource.get("subject")
-    if type(subject) is dict and subject.get("reference") == own:
-        return False  # the common case, decided in two lookups
+    ``Patient/<patient_id>`` (the caller skips this call when ``subject`` is exactly that, the
+    usual case). A reference that names no Patient id (``urn:uuid:``, contained, a Group) is
+    not read as another patient's."""
     if resource.get("resourceType") == "Patient":
         return resource.get("id") not in (None, patient_id)
-    for reference in (subject, resource.get("patient")):
+    for reference in (resource.get("subject"), resource.get("patient")):
         target = reference.get("reference") if isinstance(reference, dict) else None
         if not isinstance(target, str) or target == own:
             continue

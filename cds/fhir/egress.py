@@ -143,15 +143,16 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
 
 
 def checked_client_transports(
-    limits: httpx.Limits, resolve: Resolver = _resolve
+    limits: httpx.Limits, resolve: Resolver | None = None
 ) -> tuple[httpx.AsyncHTTPTransport, dict[str, httpx.AsyncBaseTransport | None]]:
-    """The client's transport (with :class:`CheckedBackend`) and its ``mounts``: the proxy
-    transports the environment asks for, as httpx builds them when given no transport."""
+    """The client's transport (with :class:`CheckedBackend`; ``resolve``: the system resolver
+    unless a test gives one) and its ``mounts``: the proxy transports the environment asks
+    for, as httpx builds them when given no transport."""
     transport = httpx.AsyncHTTPTransport(limits=limits)
     pool = transport._pool
     if not isinstance(pool, httpcore.AsyncConnectionPool):
         raise TypeError(f"unexpected httpx connection pool {type(pool).__name__}")
-    pool._network_backend = CheckedBackend(pool._network_backend, resolve)
+    pool._network_backend = CheckedBackend(pool._network_backend, resolve or _resolve)
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {
         pattern: None if proxy is None else httpx.AsyncHTTPTransport(limits=limits, proxy=proxy)
         for pattern, proxy in httpx_utils.get_environment_proxies().items()

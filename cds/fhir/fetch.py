@@ -146,11 +146,7 @@ def make_fhir_client(
         max_keepalive_connections=max_connections,
         keepalive_expiry=30.0,
     )
-    transport, mounts = (
-        checked_client_transports(limits)
-        if resolve is None
-        else checked_client_transports(limits, resolve)
-    )
+    transport, mounts = checked_client_transports(limits, resolve)
     return httpx.AsyncClient(
         headers={"Accept": "application/fhir+json"},
         follow_redirects=False,
